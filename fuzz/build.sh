@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds every fuzz/fuzz_*.c as a libFuzzer binary (clang, ASan + UBSan)
+# linked against the library sources, into ${1:-build-fuzz}.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$here/build-fuzz}
+mkdir -p "$out/obj"
+cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib)"
+libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib) -lpthread -lm"
+objs=()
+while IFS= read -r -d '' src; do
+  obj="$out/obj/$(echo "${src#$here/src/}" | tr '/' '_').o"
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then
+    clang $cflags -c "$src" -o "$obj"
+  fi
+  objs+=("$obj")
+done < <(find "$here/src" -name '*.c' -print0)
+for target in "$here"/fuzz/fuzz_*.c; do
+  name=$(basename "$target" .c)
+  clang $cflags -fsanitize=fuzzer "$target" "${objs[@]}" $libs -o "$out/$name"
+  echo "built $out/$name"
+done

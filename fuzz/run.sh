@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs each fuzz target for ${FUZZ_SECONDS:-60} seconds from a seed corpus
+# generated from the fixtures (fuzz/seeds_<target>.sh, when present, fills
+# it). Any crash, leak or sanitizer report fails the run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${FUZZ_BUILD:-$here/build-fuzz}
+seconds=${FUZZ_SECONDS:-60}
+fixtures=${CLIP_FIXTURES:-$here/../shared/fixtures}
+[ -f "$fixtures/MANIFEST.json" ] || { echo "fuzz: fixtures not found at $fixtures" >&2; exit 1; }
+bash "$here/fuzz/build.sh" "$out"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=($(cd "$here/fuzz" && ls fuzz_*.c | sed 's/\.c$//'))
+for name in "${targets[@]}"; do
+  corpus="$out/corpus/$name"
+  rm -rf "$corpus"; mkdir -p "$corpus"
+  if [ -f "$here/fuzz/seeds_${name#fuzz_}.sh" ]; then
+    CLIP_FIXTURES="$fixtures" bash "$here/fuzz/seeds_${name#fuzz_}.sh" "$corpus"
+  fi
+  echo "fuzz: $name for ${seconds}s ($(ls "$corpus" | wc -l) seeds)"
+  (cd "$out" && CLIP_FIXTURES="$fixtures" "./$name" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 "$corpus" 2>&1 | tail -n 15)
+  # libFuzzer exits non-zero on a finding; pipefail propagates it.
+done
+echo "fuzz: all targets clean"

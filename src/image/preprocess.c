@@ -1,0 +1,188 @@
+/* CLIP's _transform(n_px): Resize(n_px, BICUBIC) -> CenterCrop(n_px) ->
+ * convert("RGB") -> ToTensor -> Normalize, as torchvision 0.14 and Pillow
+ * 9.4 compute it, plus two non-reference resize modes (squash, pad). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "image/convert.h"
+#include "image/image_internal.h"
+#include "image/resample.h"
+
+enum { PREPROCESS_MAX_SIZE = 8192 };
+
+static const float CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+/* Where the resized image comes from and where it lands in the output. */
+typedef struct plan {
+    int rw, rh;         /* size after the resize step */
+    int x0, y0, cw, ch; /* the part of the resized image that is kept */
+    int ox, oy;         /* its position in the size x size output */
+} plan;
+
+/* Python's round() of d / 2.0 for an integer d >= 0: halves go to even. */
+static int half_round_even(int d) {
+    int q = d / 2;
+    if ((d & 1) && (q & 1)) q++;
+    return q;
+}
+
+static clip_status make_plan(const clip_image *img, const clip_preprocess_options *o, plan *p) {
+    int w = img->width, h = img->height, size = o->size;
+    memset(p, 0, sizeof *p);
+    switch (o->mode) {
+    case CLIP_RESIZE_SHORTEST: {
+        /* torchvision: new_long = int(size * long / short), a true division. */
+        int shorter = w <= h ? w : h, longer = w <= h ? h : w;
+        int new_long = (int)((double)((int64_t)size * longer) / (double)shorter);
+        p->rw = w <= h ? size : new_long;
+        p->rh = w <= h ? new_long : size;
+        p->x0 = half_round_even(p->rw - size);
+        p->y0 = half_round_even(p->rh - size);
+        p->cw = p->ch = size;
+        return CLIP_OK;
+    }
+    case CLIP_RESIZE_SQUASH:
+        p->rw = p->rh = p->cw = p->ch = size;
+        return CLIP_OK;
+    case CLIP_RESIZE_PAD: {
+        int shorter = w <= h ? w : h, longer = w <= h ? h : w;
+        int new_short = (int)((double)((int64_t)size * shorter) / (double)longer);
+        if (new_short < 1) new_short = 1;
+        p->rw = w >= h ? size : new_short;
+        p->rh = w >= h ? new_short : size;
+        p->cw = p->rw;
+        p->ch = p->rh;
+        p->ox = (size - p->rw) / 2;
+        p->oy = (size - p->rh) / 2;
+        return CLIP_OK;
+    }
+    }
+    return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "preprocess: unknown resize mode %d", (int)o->mode);
+}
+
+static clip_status check_options(const clip_image *img, const clip_preprocess_options *o) {
+    if (!img || !o) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "preprocess: image or options is NULL");
+    if (o->size <= 0 || o->size > PREPROCESS_MAX_SIZE)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "preprocess: size %d outside 1..%d", o->size,
+                         PREPROCESS_MAX_SIZE);
+    return CLIP_OK;
+}
+
+/* Window (x0, y0, cw, ch) of the image resized to rw x rh as packed RGB:
+ * resize in the image's own mode with Pillow's rules, then convert. */
+static clip_status resized_window_rgb(const clip_image *img, int rw, int rh, int x0, int y0, int cw, int ch,
+                                      uint8_t *rgb) {
+    const int bpp = img->bpp;
+    const size_t row_bytes = (size_t)cw * (size_t)bpp;
+    if (rw == img->width && rh == img->height) {
+        /* Pillow's resize to the same size is a plain copy: no premultiplying. */
+        for (int y = 0; y < ch; y++)
+            convert_row_to_rgb(img->mode, (const uint8_t(*)[3])img->palette,
+                               img_row(img, y0 + y) + (size_t)x0 * (size_t)bpp, cw, rgb + (size_t)y * cw * 3);
+        return CLIP_OK;
+    }
+    uint8_t *native = malloc(row_bytes * (size_t)ch);
+    if (!native) return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
+    resample_window win = {rw, rh, x0, y0, cw, ch};
+    clip_status st;
+    if (img->mode == IMG_P || img->mode == IMG_1) {
+        st = resample_nearest(img->pixels, img->stride, img->width, img->height, bpp, &win, native, row_bytes);
+    } else if (img->mode == IMG_I) {
+        st = resample_bicubic_i32(img->pixels, img->stride, img->width, img->height, &win, native, row_bytes);
+    } else if (img->mode == IMG_RGBA || img->mode == IMG_LA) {
+        uint8_t *pre = malloc(img->stride * (size_t)img->height);
+        if (!pre) {
+            free(native);
+            return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
+        }
+        for (int y = 0; y < img->height; y++)
+            convert_premultiply_row(img->mode, img_row(img, y), img->width, pre + (size_t)y * img->stride);
+        st = resample_bicubic_u8(pre, img->stride, img->width, img->height, img->channels, &win, native,
+                                 row_bytes);
+        free(pre);
+        for (int y = 0; st == CLIP_OK && y < ch; y++)
+            convert_unpremultiply_row(img->mode, native + (size_t)y * row_bytes, cw);
+    } else {
+        st = resample_bicubic_u8(img->pixels, img->stride, img->width, img->height, img->channels, &win,
+                                 native, row_bytes);
+    }
+    for (int y = 0; st == CLIP_OK && y < ch; y++)
+        convert_row_to_rgb(img->mode, (const uint8_t(*)[3])img->palette, native + (size_t)y * row_bytes, cw,
+                           rgb + (size_t)y * cw * 3);
+    free(native);
+    return st;
+}
+
+clip_status clip_image_resized_rgb(const clip_image *img, const clip_preprocess_options *opts, uint8_t **rgb,
+                                   int *width, int *height) {
+    if (!rgb || !width || !height)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_image_resized_rgb: NULL output pointer");
+    *rgb = NULL;
+    *width = *height = 0;
+    clip_status st = check_options(img, opts);
+    if (st != CLIP_OK) return st;
+    plan p;
+    if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
+    uint8_t *buf = malloc((size_t)p.rw * (size_t)p.rh * 3);
+    if (!buf) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_resized_rgb: out of memory");
+    st = resized_window_rgb(img, p.rw, p.rh, 0, 0, p.rw, p.rh, buf);
+    if (st != CLIP_OK) {
+        free(buf);
+        return st;
+    }
+    *rgb = buf;
+    *width = p.rw;
+    *height = p.rh;
+    return CLIP_OK;
+}
+
+clip_status clip_image_preprocess(const clip_image *img, const clip_preprocess_options *opts, float *out) {
+    clip_status st = check_options(img, opts);
+    if (st != CLIP_OK) return st;
+    if (!out) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_image_preprocess: out is NULL");
+    plan p;
+    if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
+
+    const float *mean = CLIP_MEAN, *std = CLIP_STD;
+    int custom = 0;
+    for (int c = 0; c < 3; c++) custom |= opts->mean[c] != 0.0f || opts->std[c] != 0.0f;
+    if (custom) {
+        for (int c = 0; c < 3; c++)
+            if (!(opts->std[c] != 0.0f))
+                return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "preprocess: std[%d] must be non-zero", c);
+        mean = opts->mean;
+        std = opts->std;
+    }
+    /* ToTensor then Normalize, in float32 and in torch's order, tabulated
+     * once per channel: a byte maps to the same float wherever it is. */
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
+
+    uint8_t *rgb = malloc((size_t)p.cw * (size_t)p.ch * 3);
+    if (!rgb) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_preprocess: out of memory");
+    st = resized_window_rgb(img, p.rw, p.rh, p.x0, p.y0, p.cw, p.ch, rgb);
+    if (st != CLIP_OK) {
+        free(rgb);
+        return st;
+    }
+    const int size = opts->size;
+    const size_t plane = (size_t)size * (size_t)size;
+    if (p.cw != size || p.ch != size)
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < plane; i++) out[c * plane + i] = lut[c][0]; /* black padding */
+    for (int y = 0; y < p.ch; y++) {
+        const uint8_t *row = rgb + (size_t)y * (size_t)p.cw * 3;
+        size_t base = (size_t)(p.oy + y) * (size_t)size + (size_t)p.ox;
+        float *r = out + base, *g = out + plane + base, *b = out + 2 * plane + base;
+        for (int x = 0; x < p.cw; x++) {
+            r[x] = lut[0][row[3 * x]];
+            g[x] = lut[1][row[3 * x + 1]];
+            b[x] = lut[2][row[3 * x + 2]];
+        }
+    }
+    free(rgb);
+    return CLIP_OK;
+}

@@ -1,0 +1,413 @@
+/* Port of the algorithm in Pillow 9.4's libImaging/Resample.c (bicubic,
+ * a = -0.5, antialiased) and Geometry.c's ImagingScaleAffine (NEAREST).
+ * Floating-point steps are written in the same order as Pillow's so the
+ * weights, their fixed-point forms and the sample positions are identical. */
+#include "image/resample.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "image/resample_kernels.h"
+
+static int simd_wanted = 1;
+static int simd_probe = -1;
+
+int resample_set_simd(int enabled) {
+    int previous = simd_wanted;
+    simd_wanted = enabled;
+    return previous;
+}
+
+int resample_simd_active(void) {
+    if (simd_probe < 0) simd_probe = resample_cpu_has_avx2();
+    return simd_wanted && simd_probe;
+}
+
+static double bicubic_filter(double x) {
+    const double a = -0.5;
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+/* Weights of one axis for output positions [first, first + count) of an
+ * `out_size` resize. bounds[2i] = first input index, bounds[2i+1] = taps. */
+typedef struct axis {
+    int ksize;
+    int *bounds;
+    double *kd;
+    int32_t *ki;
+} axis;
+
+static void axis_free(axis *a) {
+    free(a->bounds);
+    free(a->kd);
+    free(a->ki);
+    memset(a, 0, sizeof *a);
+}
+
+static clip_status axis_init(axis *a, int in_size, int out_size, int first, int count, int fixed) {
+    memset(a, 0, sizeof *a);
+    /* Pillow: filterscale = scale = (double)(in1 - in0) / outSize with a float box. */
+    double scale = (double)((float)in_size - 0.0f) / out_size;
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 2.0 * filterscale;
+    double ks = ceil(support) * 2 + 1;
+    if (ks > (double)(INT_MAX / 8) || (double)count * ks > (double)(SIZE_MAX / 16))
+        return clip_fail(CLIP_ERR_LIMIT, "resize: filter support too large");
+    a->ksize = (int)ceil(support) * 2 + 1;
+    size_t n = (size_t)count * (size_t)a->ksize;
+    a->bounds = malloc(sizeof(int) * 2 * (size_t)count);
+    a->kd = calloc(n, sizeof(double));
+    if (fixed) a->ki = calloc(n, sizeof(int32_t));
+    if (!a->bounds || !a->kd || (fixed && !a->ki)) {
+        axis_free(a);
+        return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory for coefficients");
+    }
+    for (int i = 0; i < count; i++) {
+        int xx = first + i;
+        double center = 0.0f + (xx + 0.5) * scale;
+        double ww = 0.0;
+        double ss = 1.0 / filterscale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        double *k = a->kd + (size_t)i * (size_t)a->ksize;
+        for (int x = 0; x < xmax; x++) {
+            double w = bicubic_filter((x + xmin - center + 0.5) * ss);
+            k[x] = w;
+            ww += w;
+        }
+        for (int x = 0; x < xmax; x++)
+            if (ww != 0.0) k[x] /= ww;
+        a->bounds[2 * i] = xmin;
+        a->bounds[2 * i + 1] = xmax < 0 ? 0 : xmax;
+        if (fixed) {
+            int32_t *kf = a->ki + (size_t)i * (size_t)a->ksize;
+            for (int x = 0; x < a->ksize; x++)
+                kf[x] = k[x] < 0 ? (int32_t)(-0.5 + k[x] * (1 << RESAMPLE_PRECISION_BITS))
+                                 : (int32_t)(0.5 + k[x] * (1 << RESAMPLE_PRECISION_BITS));
+        }
+    }
+    return CLIP_OK;
+}
+
+/* Rows of the source the vertical pass reads for output rows of `v`. */
+static void row_span(const axis *v, int count, int *lo, int *hi) {
+    *lo = v->bounds[0];
+    *hi = v->bounds[2 * (count - 1)] + v->bounds[2 * (count - 1) + 1];
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* ------------------------------------------------------------ 8-bit */
+
+/* The horizontal pass, set up once per resize and run on any rows. */
+typedef struct hpass {
+    const axis *h;
+    int w, channels, src_w;
+    int16_t *kexp; /* split coefficients for the AVX2 kernel, or NULL */
+    int kexp_stride;
+    void *scratch; /* the AVX2 kernel's row buffers */
+} hpass;
+
+/* The split coefficient layout resample_h4_avx2 reads, or NULL when a
+ * coefficient's high part would not fit int16 (never for bicubic). */
+static int16_t *expand_groups(const axis *h, int w, int *stride_out) {
+    int groups = (h->ksize + 3) / 4;
+    int stride = groups * 32;
+    int16_t *kexp = calloc((size_t)w * (size_t)stride, sizeof(int16_t));
+    if (!kexp) return NULL;
+    for (int i = 0; i < w; i++) {
+        const int32_t *k = h->ki + (size_t)i * (size_t)h->ksize;
+        int16_t *e = kexp + (size_t)i * (size_t)stride;
+        for (int x = 0; x < h->ksize; x++) {
+            int32_t high = k[x] >> 8, low = k[x] & 255; /* k = 256 * high + low */
+            if (high < INT16_MIN || high > INT16_MAX) {
+                free(kexp);
+                return NULL;
+            }
+            int16_t *gh = e + (x / 4) * 32, *gl = gh + 16;
+            int half = (x % 4) / 2, slot = x % 2;
+            for (int c = 0; c < 4; c++) {
+                gh[half * 8 + c * 2 + slot] = (int16_t)high;
+                gl[half * 8 + c * 2 + slot] = (int16_t)low;
+            }
+        }
+    }
+    *stride_out = stride;
+    return kexp;
+}
+
+static void hpass_init(hpass *hp, const axis *h, int w, int channels, int src_w) {
+    memset(hp, 0, sizeof *hp);
+    hp->h = h;
+    hp->w = w;
+    hp->channels = channels;
+    hp->src_w = src_w;
+    /* Without the expanded table the portable loop runs: same result. */
+    if (channels == 4 && resample_simd_active()) {
+        hp->kexp = expand_groups(h, w, &hp->kexp_stride);
+        hp->scratch = hp->kexp ? malloc(resample_h4_scratch_bytes(src_w, w)) : NULL;
+        if (!hp->scratch) {
+            free(hp->kexp);
+            hp->kexp = NULL;
+        }
+    }
+}
+
+static void hpass_run(const hpass *hp, const uint8_t *const *src, uint8_t *const *dst, int rows) {
+    if (hp->kexp) {
+        resample_h4_avx2(src, dst, rows, hp->src_w, hp->w, hp->h->bounds, hp->kexp, hp->kexp_stride, hp->scratch);
+        return;
+    }
+    const int channels = hp->channels;
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < hp->w; i++) {
+            const uint8_t *p = src[r] + (size_t)hp->h->bounds[2 * i] * (size_t)channels;
+            int n = hp->h->bounds[2 * i + 1];
+            const int32_t *k = hp->h->ki + (size_t)i * (size_t)hp->h->ksize;
+            for (int c = 0; c < channels; c++) {
+                int32_t ss = 1 << (RESAMPLE_PRECISION_BITS - 1);
+                for (int x = 0; x < n; x++) ss += (int32_t)p[x * channels + c] * k[x];
+                dst[r][i * channels + c] = resample_clip8(ss);
+            }
+        }
+    }
+}
+
+static void hpass_free(hpass *hp) {
+    free(hp->kexp);
+    free(hp->scratch);
+}
+
+static void vrow(const uint8_t *const *rows, int n, const int32_t *k, size_t nbytes, uint8_t *out) {
+    if (resample_simd_active()) {
+        resample_vrow_avx2(rows, n, k, nbytes, out);
+        return;
+    }
+    for (size_t j = 0; j < nbytes; j++) {
+        int32_t ss = 1 << (RESAMPLE_PRECISION_BITS - 1);
+        for (int y = 0; y < n; y++) ss += (int32_t)rows[y][j] * k[y];
+        out[j] = resample_clip8(ss);
+    }
+}
+
+static int window_ok(int src_w, int src_h, const resample_window *win) {
+    return src_w > 0 && src_h > 0 && win->out_w > 0 && win->out_h > 0 && win->x0 >= 0 && win->y0 >= 0 &&
+           win->w > 0 && win->h > 0 && win->x0 <= win->out_w - win->w && win->y0 <= win->out_h - win->h;
+}
+
+/* Both passes, streamed: horizontal rows go into a ring of ksize rows as
+ * the vertical pass first needs them (its row ranges only move forward),
+ * so the intermediate image is never held whole. */
+static void resample_both(const uint8_t *src, size_t src_stride, const hpass *hp, const axis *v, int out_rows,
+                          size_t out_bytes, uint8_t *ring, const uint8_t **rows, uint8_t *dst, size_t dst_stride) {
+    const int slots = v->ksize;
+    int next = 0; /* first source row not yet filtered horizontally */
+    for (int i = 0; i < out_rows; i++) {
+        int first = v->bounds[2 * i], n = v->bounds[2 * i + 1], end = first + n;
+        if (next < first) next = first;
+        while (next < end) {
+            int count = end - next >= 2 ? 2 : 1;
+            const uint8_t *in[2];
+            uint8_t *out[2];
+            for (int c = 0; c < count; c++) {
+                in[c] = src + (size_t)(next + c) * src_stride;
+                out[c] = ring + (size_t)((next + c) % slots) * out_bytes;
+            }
+            hpass_run(hp, in, out, count);
+            next += count;
+        }
+        for (int y = 0; y < n; y++) rows[y] = ring + (size_t)((first + y) % slots) * out_bytes;
+        vrow(rows, n, v->ki + (size_t)i * (size_t)v->ksize, out_bytes, dst + (size_t)i * dst_stride);
+    }
+}
+
+clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h, int channels,
+                                const resample_window *win, uint8_t *dst, size_t dst_stride) {
+    if (!window_ok(src_w, src_h, win))
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
+    int need_h = win->out_w != src_w, need_v = win->out_h != src_h;
+    size_t out_bytes = (size_t)win->w * (size_t)channels;
+    axis h = {0}, v = {0};
+    hpass hp = {0};
+    uint8_t *ring = NULL;
+    const uint8_t **rows = NULL;
+    clip_status st = CLIP_OK;
+    if (need_v && (st = axis_init(&v, src_h, win->out_h, win->y0, win->h, 1)) != CLIP_OK) goto done;
+    if (need_h && (st = axis_init(&h, src_w, win->out_w, win->x0, win->w, 1)) != CLIP_OK) goto done;
+    if (need_h) hpass_init(&hp, &h, win->w, channels, src_w);
+    if (need_v) {
+        rows = malloc(sizeof *rows * (size_t)v.ksize);
+        if (!rows) goto no_memory;
+    }
+    if (need_h && need_v) {
+        ring = malloc(out_bytes * (size_t)v.ksize);
+        if (!ring) goto no_memory;
+        resample_both(src, src_stride, &hp, &v, win->h, out_bytes, ring, rows, dst, dst_stride);
+    } else if (need_h) {
+        for (int y = 0; y < win->h; y++) {
+            const uint8_t *in = src + (size_t)(win->y0 + y) * src_stride;
+            uint8_t *out = dst + (size_t)y * dst_stride;
+            hpass_run(&hp, &in, &out, 1);
+        }
+    } else if (need_v) {
+        const uint8_t *base = src + (size_t)win->x0 * (size_t)channels;
+        for (int i = 0; i < win->h; i++) {
+            int first = v.bounds[2 * i], n = v.bounds[2 * i + 1];
+            for (int y = 0; y < n; y++) rows[y] = base + (size_t)(first + y) * src_stride;
+            vrow(rows, n, v.ki + (size_t)i * (size_t)v.ksize, out_bytes, dst + (size_t)i * dst_stride);
+        }
+    } else {
+        for (int y = 0; y < win->h; y++)
+            memcpy(dst + (size_t)y * dst_stride,
+                   src + (size_t)(win->y0 + y) * src_stride + (size_t)win->x0 * (size_t)channels, out_bytes);
+    }
+    goto done;
+no_memory:
+    st = clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+done:
+    free(ring);
+    free(rows);
+    hpass_free(&hp);
+    axis_free(&h);
+    axis_free(&v);
+    return st;
+}
+
+static void copy_rows(const uint8_t *src, size_t src_stride, size_t nbytes, int rows, uint8_t *dst,
+                      size_t dst_stride) {
+    for (int r = 0; r < rows; r++) memcpy(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, nbytes);
+}
+
+/* ------------------------------------------------------------ int32 */
+
+static int32_t round_up(double f) {
+    /* Pillow's ROUND_UP; the clamp only guards against undefined casts. */
+    double r = f >= 0.0 ? f + 0.5 : f - 0.5;
+    if (r >= 2147483647.0) return INT32_MAX;
+    if (r <= -2147483648.0) return INT32_MIN;
+    return (int32_t)r;
+}
+
+static int32_t get_i32(const uint8_t *row, int x) {
+    int32_t v;
+    memcpy(&v, row + (size_t)x * 4, 4);
+    return v;
+}
+
+static void put_i32(uint8_t *row, int x, int32_t v) { memcpy(row + (size_t)x * 4, &v, 4); }
+
+clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                                 const resample_window *win, uint8_t *dst, size_t dst_stride) {
+    if (!window_ok(src_w, src_h, win))
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
+    int need_h = win->out_w != src_w, need_v = win->out_h != src_h;
+    axis h = {0}, v = {0};
+    uint8_t *temp = NULL;
+    clip_status st = CLIP_OK;
+    if (need_v && (st = axis_init(&v, src_h, win->out_h, win->y0, win->h, 0)) != CLIP_OK) goto done;
+    if (need_h && (st = axis_init(&h, src_w, win->out_w, win->x0, win->w, 0)) != CLIP_OK) goto done;
+    int lo = win->y0, hi = win->y0 + win->h;
+    if (need_v) row_span(&v, win->h, &lo, &hi);
+    const uint8_t *mid = src + (size_t)lo * src_stride + (size_t)win->x0 * 4;
+    size_t mid_stride = src_stride;
+    size_t out_bytes = (size_t)win->w * 4;
+    if (need_h) {
+        uint8_t *target = dst;
+        size_t target_stride = dst_stride;
+        if (need_v) {
+            temp = malloc(out_bytes * (size_t)(hi - lo) + 1);
+            if (!temp) {
+                st = clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory for the intermediate image");
+                goto done;
+            }
+            target = temp;
+            target_stride = out_bytes;
+        }
+        for (int r = lo; r < hi; r++) {
+            const uint8_t *in = src + (size_t)r * src_stride;
+            uint8_t *out = target + (size_t)(r - lo) * target_stride;
+            for (int i = 0; i < win->w; i++) {
+                const double *k = h.kd + (size_t)i * (size_t)h.ksize;
+                int first = h.bounds[2 * i], n = h.bounds[2 * i + 1];
+                double ss = 0.0;
+                for (int x = 0; x < n; x++) ss += get_i32(in, first + x) * k[x];
+                put_i32(out, i, round_up(ss));
+            }
+        }
+        if (!need_v) goto done;
+        mid = temp;
+        mid_stride = out_bytes;
+    }
+    if (need_v) {
+        for (int i = 0; i < win->h; i++) {
+            const double *k = v.kd + (size_t)i * (size_t)v.ksize;
+            int first = v.bounds[2 * i] - lo, n = v.bounds[2 * i + 1];
+            uint8_t *out = dst + (size_t)i * dst_stride;
+            for (int x = 0; x < win->w; x++) {
+                double ss = 0.0;
+                for (int y = 0; y < n; y++) ss += get_i32(mid + (size_t)(first + y) * mid_stride, x) * k[y];
+                put_i32(out, x, round_up(ss));
+            }
+        }
+    } else {
+        copy_rows(mid, mid_stride, out_bytes, win->h, dst, dst_stride);
+    }
+done:
+    free(temp);
+    axis_free(&h);
+    axis_free(&v);
+    return st;
+}
+
+/* ------------------------------------------------------------ nearest */
+
+/* Pillow's COORD(): floor for non-negative values, -1 for negatives. */
+static int coord(double v) { return v < 0.0 ? -1 : (int)v; }
+
+clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, int src_h, int bpp,
+                             const resample_window *win, uint8_t *dst, size_t dst_stride) {
+    if (!window_ok(src_w, src_h, win))
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
+    /* The affine matrix Pillow's _resize builds for NEAREST with the default box. */
+    double a0 = (double)((float)src_w - 0.0f) / win->out_w;
+    double a4 = (double)((float)src_h - 0.0f) / win->out_h;
+    int *xin = calloc((size_t)win->w, sizeof(int));
+    if (!xin) return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+    /* Positions accumulate by repeated addition, exactly as ImagingScaleAffine
+     * does, from column 0 even when the window starts later. */
+    int xmin = win->out_w, xmax = 0;
+    double xo = 0.0f + a0 * 0.5;
+    for (int x = 0; x < win->x0 + win->w; x++) {
+        int xi = coord(xo);
+        if (xi >= 0 && xi < src_w) {
+            xmax = x + 1;
+            if (x < xmin) xmin = x;
+            if (x >= win->x0) xin[x - win->x0] = xi;
+        }
+        xo += a0;
+    }
+    double yo = 0.0f + a4 * 0.5;
+    for (int y = 0; y < win->y0; y++) yo += a4;
+    for (int y = 0; y < win->h; y++) {
+        uint8_t *out = dst + (size_t)y * dst_stride;
+        memset(out, 0, (size_t)win->w * (size_t)bpp);
+        int yi = coord(yo);
+        if (yi >= 0 && yi < src_h) {
+            const uint8_t *in = src + (size_t)yi * src_stride;
+            for (int x = xmin > win->x0 ? xmin : win->x0; x < xmax && x < win->x0 + win->w; x++)
+                memcpy(out + (size_t)(x - win->x0) * (size_t)bpp, in + (size_t)xin[x - win->x0] * (size_t)bpp,
+                       (size_t)bpp);
+        }
+        yo += a4;
+    }
+    free(xin);
+    return CLIP_OK;
+}

@@ -1,0 +1,38 @@
+/* Pillow's Image.resize, bit for bit: separable antialiased bicubic
+ * (libImaging/Resample.c) for 8-bit and int32 samples, and the NEAREST
+ * affine scaler (libImaging/Geometry.c) Pillow forces for "P" and "1".
+ *
+ * Every function computes a window of the full-size result: output pixel
+ * (x, y) of the window is pixel (x0 + x, y0 + y) of the image Pillow would
+ * produce at out_w x out_h. Each output pixel depends only on its own
+ * coefficients, so a window is exactly a crop of the full result. */
+#ifndef CLIP_IMAGE_RESAMPLE_H
+#define CLIP_IMAGE_RESAMPLE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+
+typedef struct resample_window {
+    int out_w, out_h; /* full resized size */
+    int x0, y0, w, h; /* the part to compute */
+} resample_window;
+
+/* 8-bit interleaved samples, `channels` of them per pixel (1, 2 or 4). */
+clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                                int channels, const resample_window *win, uint8_t *dst,
+                                size_t dst_stride);
+/* Mode "I": double weights, each pass rounds to int32. Strides in bytes. */
+clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                                 const resample_window *win, uint8_t *dst, size_t dst_stride);
+/* Nearest neighbour on pixels of `bpp` bytes. */
+clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, int src_h, int bpp,
+                             const resample_window *win, uint8_t *dst, size_t dst_stride);
+
+/* Vector kernels are used when the CPU has them; tests switch them off
+ * to check that both paths agree. Returns the previous setting. */
+int resample_set_simd(int enabled);
+/* Whether vector kernels are in use now. */
+int resample_simd_active(void);
+
+#endif

@@ -1,0 +1,199 @@
+/* OpenAI's ModifiedResNet: a three-convolution stem with average pooling,
+ * bottleneck stages that downsample by average pooling (anti-aliased), and
+ * an attention-pooling head in place of global average pooling. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model_internal.h"
+
+typedef struct scratch_pool {
+    float *im2col;
+    size_t im2col_floats;
+} scratch_pool;
+
+static clip_status ensure_im2col(scratch_pool *s, size_t floats) {
+    if (floats <= s->im2col_floats) return CLIP_OK;
+    float *grown = realloc(s->im2col, floats * sizeof(float));
+    if (!grown) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory for convolution buffers");
+    s->im2col = grown;
+    s->im2col_floats = floats;
+    return CLIP_OK;
+}
+
+/* y = bn(conv(x)) with optional ReLU; x [n, Cin, H, W], y [n, Cout, Ho, Wo]. */
+static clip_status conv_bn_forward(const clip_model *model, scratch_pool *s, const conv_bn *cb, const float *x,
+                                   int n, int H, int W, int stride, int relu, float *y) {
+    int pad = cb->kernel / 2;
+    clip_status st = ensure_im2col(s, nn_conv2d_scratch_floats(cb->in_channels, H, W, cb->kernel, stride, pad));
+    if (st != CLIP_OK) return st;
+    nn_conv2d(&model->nn, x, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride, pad,
+              s->im2col, y);
+    int Ho = nn_conv_out_size(H, cb->kernel, stride, pad), Wo = nn_conv_out_size(W, cb->kernel, stride, pad);
+    nn_batchnorm_eval(&model->nn, y, n, cb->out_channels, Ho * Wo, cb->bn.running_mean, cb->bn.running_var,
+                      cb->bn.weight, cb->bn.bias, 1e-5f, relu);
+    return CLIP_OK;
+}
+
+static clip_status bottleneck_forward(const clip_model *model, scratch_pool *s, const bottleneck *blk,
+                                      const float *x, int n, int H, int W, float *out) {
+    int planes = blk->conv1.out_channels, Cin = blk->conv1.in_channels, stride = blk->stride;
+    int Ho = H / stride, Wo = W / stride;
+    size_t plane_full = (size_t)n * planes * H * W;
+    size_t floats = 2 * plane_full + (blk->has_downsample ? (size_t)n * Cin * Ho * Wo : 0);
+    float *work = malloc(floats * sizeof(float));
+    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
+    float *t1 = work, *t2 = t1 + plane_full, *pooled_x = t2 + plane_full;
+    clip_status st = conv_bn_forward(model, s, &blk->conv1, x, n, H, W, 1, 1, t1);
+    if (st == CLIP_OK) st = conv_bn_forward(model, s, &blk->conv2, t1, n, H, W, 1, 1, t2);
+    if (st == CLIP_OK) {
+        const float *t2p = t2;
+        if (stride > 1) {
+            nn_avgpool(&model->nn, t2, n, planes, H, W, stride, t1);
+            t2p = t1;
+        }
+        st = conv_bn_forward(model, s, &blk->conv3, t2p, n, Ho, Wo, 1, 0, out);
+    }
+    if (st == CLIP_OK) {
+        size_t total = (size_t)n * blk->conv3.out_channels * Ho * Wo;
+        if (blk->has_downsample) {
+            const float *src = x;
+            if (stride > 1) {
+                nn_avgpool(&model->nn, x, n, Cin, H, W, stride, pooled_x);
+                src = pooled_x;
+            }
+            /* The identity branch lands in t2 (free now) before the add. */
+            float *identity = t2;
+            if ((size_t)n * planes * H * W < total) {
+                identity = malloc(total * sizeof(float));
+                if (!identity) st = clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
+            }
+            if (st == CLIP_OK) st = conv_bn_forward(model, s, &blk->downsample, src, n, Ho, Wo, 1, 0, identity);
+            if (st == CLIP_OK)
+                for (size_t i = 0; i < total; i++) {
+                    float v = out[i] + identity[i];
+                    out[i] = v > 0 ? v : 0;
+                }
+            if (identity != t2) free(identity);
+        } else {
+            for (size_t i = 0; i < total; i++) {
+                float v = out[i] + x[i];
+                out[i] = v > 0 ? v : 0;
+            }
+        }
+    }
+    free(work);
+    return st;
+}
+
+/* Multi-head attention of the mean token (query) over all tokens. */
+static clip_status attention_pool(const clip_model *model, const float *feature_map, int n, float *features) {
+    const resnet_tower *r = &model->resnet;
+    const nn_ctx *ctx = &model->nn;
+    int C = r->pool_channels, T = r->pool_tokens, HW = T - 1, heads = r->heads, d = C / heads;
+    int E = model->info.embed_dim;
+    size_t floats = (size_t)n * T * C * 3 + (size_t)n * C * 3 + (size_t)T;
+    float *work = malloc(floats * sizeof(float));
+    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory in attention pool");
+    float *tokens = work, *k = tokens + (size_t)n * T * C, *v = k + (size_t)n * T * C;
+    float *mean_tokens = v + (size_t)n * T * C, *q = mean_tokens + (size_t)n * C;
+    float *attended = q + (size_t)n * C, *scores = attended + (size_t)n * C;
+    for (int b = 0; b < n; b++) {
+        const float *map = feature_map + (size_t)b * C * HW;
+        float *seq = tokens + (size_t)b * T * C;
+        for (int c = 0; c < C; c++) {
+            float sum = 0;
+            for (int p = 0; p < HW; p++) {
+                seq[(size_t)(p + 1) * C + c] = map[(size_t)c * HW + p];
+                sum += map[(size_t)c * HW + p];
+            }
+            seq[c] = sum / (float)HW;
+        }
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < C; c++) seq[(size_t)t * C + c] += r->pool_positional_embedding[(size_t)t * C + c];
+        memcpy(mean_tokens + (size_t)b * C, seq, (size_t)C * sizeof(float));
+    }
+    nn_linear(ctx, mean_tokens, n, C, r->q_weight, NN_OUT_IN, C, r->q_bias, NN_ACT_NONE, NULL, q);
+    nn_linear(ctx, tokens, n * T, C, r->k_weight, NN_OUT_IN, C, r->k_bias, NN_ACT_NONE, NULL, k);
+    nn_linear(ctx, tokens, n * T, C, r->v_weight, NN_OUT_IN, C, r->v_bias, NN_ACT_NONE, NULL, v);
+    float scale = 1.0f / sqrtf((float)d);
+    for (int b = 0; b < n; b++)
+        for (int h = 0; h < heads; h++) {
+            const float *qh = q + (size_t)b * C + h * d;
+            for (int t = 0; t < T; t++) {
+                const float *kh = k + ((size_t)b * T + t) * C + h * d;
+                float dot = 0;
+                for (int i = 0; i < d; i++) dot += qh[i] * scale * kh[i];
+                scores[t] = dot;
+            }
+            nn_softmax_row(scores, T);
+            float *out = attended + (size_t)b * C + h * d;
+            for (int i = 0; i < d; i++) out[i] = 0;
+            for (int t = 0; t < T; t++) {
+                const float *vh = v + ((size_t)b * T + t) * C + h * d;
+                for (int i = 0; i < d; i++) out[i] += scores[t] * vh[i];
+            }
+        }
+    nn_linear(ctx, attended, n, C, r->c_weight, NN_OUT_IN, E, r->c_bias, NN_ACT_NONE, NULL, features);
+    free(work);
+    return CLIP_OK;
+}
+
+static void emit_map(const clip_trace *trace, const char *name, const float *x, int n, int C, int H, int W) {
+    int64_t shape[4] = {n, C, H, W};
+    trace_emit(trace, name, x, 4, shape);
+}
+
+clip_status resnet_forward(clip_model *model, const float *pixels, int n, float *features,
+                           const clip_trace *trace) {
+    const resnet_tower *r = &model->resnet;
+    int R = r->resolution, w = r->width;
+    /* Two ping-pong buffers sized for the largest map: the stem's first
+     * convolutions (w/2 or w channels at R/2) or a stage output. */
+    size_t largest = (size_t)w * (R / 2) * (R / 2);
+    size_t stage1 = (size_t)4 * w * (R / 4) * (R / 4);
+    if (stage1 > largest) largest = stage1;
+    largest *= (size_t)n;
+    float *a = malloc(largest * sizeof(float)), *b = malloc(largest * sizeof(float));
+    scratch_pool s = {0};
+    clip_status st = (a && b) ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
+    int H = R / 2, W = R / 2;
+    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[0], pixels, n, R, R, 2, 1, a);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[1], a, n, H, W, 1, 1, b);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[2], b, n, H, W, 1, 1, a);
+    if (st == CLIP_OK) {
+        nn_avgpool(&model->nn, a, n, w, H, W, 2, b);
+        H /= 2;
+        W /= 2;
+        emit_map(trace, "visual.stem", b, n, w, H, W);
+    }
+    float *cur = b, *next = a;
+    int block = 0;
+    for (int stage = 0; stage < 4 && st == CLIP_OK; stage++) {
+        for (int i = 0; i < r->stage_blocks[stage] && st == CLIP_OK; i++, block++) {
+            const bottleneck *blk = &r->blocks[block];
+            st = bottleneck_forward(model, &s, blk, cur, n, H, W, next);
+            H /= blk->stride;
+            W /= blk->stride;
+            float *tmp = cur;
+            cur = next;
+            next = tmp;
+        }
+        if (st == CLIP_OK && trace) {
+            char name[32];
+            snprintf(name, sizeof name, "visual.layer%d", stage + 1);
+            emit_map(trace, name, cur, n, r->blocks[block - 1].conv3.out_channels, H, W);
+        }
+    }
+    if (st == CLIP_OK) st = attention_pool(model, cur, n, features);
+    if (st == CLIP_OK) {
+        int64_t shape[2] = {n, model->info.embed_dim};
+        trace_emit(trace, "visual.attnpool", features, 2, shape);
+    }
+    free(s.im2col);
+    free(a);
+    free(b);
+    return st;
+}

@@ -1,0 +1,61 @@
+/* Pre-norm residual attention blocks, shared by the ViT and the text tower. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "model/model_internal.h"
+
+/* qkv [rows, 3W]: one product when the three projections are stored
+ * contiguously (OpenAI's in_proj_weight), three strided ones otherwise. */
+static void project_qkv(const nn_ctx *ctx, const transformer_block *blk, const float *h, int rows,
+                        int W, float *qkv) {
+    size_t ww = (size_t)W * W;
+    int fused = blk->k_weight == blk->q_weight + ww && blk->v_weight == blk->k_weight + ww &&
+                blk->k_bias == blk->q_bias + W && blk->v_bias == blk->k_bias + W;
+    if (fused) {
+        nn_linear(ctx, h, rows, W, blk->q_weight, NN_OUT_IN, 3 * W, blk->q_bias, NN_ACT_NONE, NULL, qkv);
+        return;
+    }
+    const float *weights[3] = {blk->q_weight, blk->k_weight, blk->v_weight};
+    const float *biases[3] = {blk->q_bias, blk->k_bias, blk->v_bias};
+    for (int part = 0; part < 3; part++)
+        nn_gemm(ctx, rows, W, W, h, W, weights[part], W, NN_OUT_IN, 0.0f, qkv + (size_t)part * W, 3 * W);
+    for (int r = 0; r < rows; r++) {
+        float *row = qkv + (size_t)r * 3 * W;
+        for (int part = 0; part < 3; part++)
+            for (int c = 0; c < W; c++) row[part * W + c] += biases[part][c];
+    }
+}
+
+clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *x, int B, int L,
+                                float eps, int causal, const clip_trace *trace, const char *trace_prefix) {
+    int W = t->width, rows = B * L;
+    size_t attn_scratch = nn_attention_scratch_floats(ctx, L);
+    /* h [rows, W] | qkv [rows, 3W] (reused for the MLP's [rows, 4W]) | attn [rows, W] */
+    size_t total = (size_t)rows * W + (size_t)rows * 4 * W + (size_t)rows * W + attn_scratch;
+    float *work = malloc(total * sizeof(float));
+    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "transformer: cannot allocate %zu MiB of activations",
+                                total * sizeof(float) >> 20);
+    float *h = work, *big = h + (size_t)rows * W, *attn = big + (size_t)rows * 4 * W;
+    float *scratch = attn + (size_t)rows * W;
+    for (int i = 0; i < t->layers; i++) {
+        const transformer_block *blk = &t->blocks[i];
+        nn_layernorm(ctx, x, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
+        project_qkv(ctx, blk, h, rows, W, big);
+        nn_attention(ctx, big, big + W, big + 2 * W, 3 * W, B, L, W, t->heads, causal, scratch, attn);
+        nn_linear(ctx, attn, rows, W, blk->out_weight, NN_OUT_IN, W, blk->out_bias, NN_ACT_NONE, x, x);
+        nn_layernorm(ctx, x, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
+        nn_linear(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, t->mlp_width, blk->fc_bias, NN_ACT_QUICKGELU,
+                  NULL, big);
+        nn_linear(ctx, big, rows, t->mlp_width, blk->proj_weight, NN_OUT_IN, W, blk->proj_bias,
+                  NN_ACT_NONE, x, x);
+        if (trace && trace->emit) {
+            char name[96];
+            snprintf(name, sizeof name, "%s.%d", trace_prefix, i);
+            int64_t shape[3] = {B, L, W};
+            trace->emit(trace->ctx, name, x, 3, shape);
+        }
+    }
+    free(work);
+    return CLIP_OK;
+}

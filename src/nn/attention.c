@@ -1,0 +1,54 @@
+/* Attention per (sequence, head) task, on one thread: scores = scale Q K^T
+ * and out = softmax(scores) V, both through the tile kernels with operands
+ * packed into the task's private scratch (a few hundred KiB at most for
+ * CLIP's sequence lengths), so nothing waits on the pool between steps. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "nn/kernels.h"
+#include "nn/state.h"
+
+typedef struct attention_job {
+    const nn_kernels *k;
+    const float *q, *kk, *v;
+    int ld, B, L, width, heads, causal;
+    float *out;
+    float *scores;  /* [L, L] per thread */
+    float *pack;    /* pack_floats per thread */
+    size_t pack_floats;
+} attention_job;
+
+static void attention_task(void *raw, int task, int thread) {
+    const attention_job *j = raw;
+    int b = task / j->heads, h = task % j->heads, d = j->width / j->heads, L = j->L;
+    size_t seq = (size_t)b * L * j->ld + (size_t)h * d;
+    float *scores = j->scores + (size_t)thread * L * L, *pack = j->pack + (size_t)thread * j->pack_floats;
+    nn_epilogue scaled = {.alpha = 1.0f / sqrtf((float)d)};
+    nn_gemm_local(j->k, L, L, d, j->q + seq, j->ld, j->kk + seq, j->ld, NN_OUT_IN, &scaled, scores, L, pack);
+    for (int i = 0; i < L; i++) {
+        float *row = scores + (size_t)i * L;
+        int n = j->causal ? i + 1 : L;
+        j->k->softmax_row(row, n);
+        for (int c = n; c < L; c++) row[c] = 0.0f;
+    }
+    nn_epilogue plain = {.alpha = 1.0f};
+    float *out = j->out + (size_t)b * L * j->width + (size_t)h * d;
+    nn_gemm_local(j->k, L, d, L, scores, L, j->v + seq, j->ld, NN_IN_OUT, &plain, out, j->width, pack);
+}
+
+size_t nn_attention_scratch_floats(const nn_ctx *ctx, int L) {
+    return (size_t)clip_pool_size(ctx->pool) * L * L;
+}
+
+void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float *v, int ld, int B, int L,
+                  int width, int heads, int causal, float *scratch, float *out) {
+    const nn_kernels *kern = nn_kernels_active();
+    int d = width / heads, threads = clip_pool_size(ctx->pool);
+    size_t qk = nn_gemm_local_scratch_floats(kern, L, L, d), pv = nn_gemm_local_scratch_floats(kern, L, d, L);
+    size_t pack_floats = (qk > pv ? qk : pv) + 16;
+    float *pack = nn_alloc_floats(pack_floats * threads);
+    if (!pack) abort(); /* the ops have no error path; well under 1 MiB */
+    attention_job job = {kern, q, k, v, ld, B, L, width, heads, causal, out, scratch, pack, pack_floats};
+    clip_pool_run(ctx->pool, B * heads, attention_task, &job);
+    free(pack);
+}

@@ -1,0 +1,80 @@
+/* Inner loops of src/nn, one table per instruction set (AVX-512, AVX2+FMA,
+ * portable C), picked at run time (dispatch.c). Internal to src/nn and the
+ * kernel tests.
+ *
+ * Products use packed operands (BLIS style):
+ *  - B is cut into panels of `nr` columns, each stored k-major: panel p is
+ *    [K][nr] (pack.c), the last one zero-padded;
+ *  - A is cut into tiles of up to `mr_max` rows, each stored [K][mr].
+ * A tile kernel computes one mr x nr block over the whole K and applies the
+ * epilogue while the sums are still in registers. */
+#ifndef CLIP_NN_KERNELS_H
+#define CLIP_NN_KERNELS_H
+#include <stddef.h>
+
+#include "nn/nn.h"
+
+/* out = act(alpha * A.B + beta * C_old + bias[col]) + residual */
+typedef struct nn_epilogue {
+    float alpha, beta;
+    const float *bias;     /* indexed by output column, or NULL */
+    nn_activation act;
+    const float *residual; /* [M, N] with stride ldr, or NULL */
+    int ldr;
+} nn_epilogue;
+
+/* mr <= mr_max rows, nr <= panel width columns (the rest of the panel is
+ * padding). `bias` and `residual` are already offset to this tile. While it
+ * runs, the kernel prefetches `pf_lines` cache lines from `pf` (the driver's
+ * share of the next panel) into L2, spread over the K loop: at small M the
+ * weights stream from memory, and the hardware prefetchers stop at every
+ * 4 KiB page. */
+typedef void (*nn_tile_fn)(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,
+                           const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,
+                           int pf_lines);
+
+typedef struct nn_kernels {
+    const char *name; /* "avx512", "avx2", "generic" */
+    int nr, mr_max;
+    nn_tile_fn tile;
+    void (*softmax_row)(float *x, int n);
+    /* y = (x - mean) / sqrt(var + eps) * gamma + beta over one row. */
+    void (*layernorm_row)(const float *x, int dim, const float *gamma, const float *beta, float eps, float *y);
+    void (*activate)(float *x, size_t n, nn_activation act);
+} nn_kernels;
+
+extern const nn_kernels nn_kernels_generic;
+extern const nn_kernels nn_kernels_avx2;
+extern const nn_kernels nn_kernels_avx512;
+
+/* The table in use: CLIP_NN_KERNEL=avx512|avx2|generic forces one (when
+ * the CPU has it), otherwise the best the CPU supports. */
+const nn_kernels *nn_kernels_active(void);
+/* For tests: force a table by name; returns 0 when the CPU lacks it (the
+ * active table is then unchanged). NULL goes back to the automatic choice. */
+int nn_kernels_force(const char *name);
+/* Whether this CPU can run the named table. */
+int nn_kernels_supported(const char *name);
+
+/* Packing (pack.c). */
+size_t nn_packed_b_floats(const nn_kernels *k, int N, int K);
+/* B [N, K] (NN_OUT_IN) or [K, N] (NN_IN_OUT), panels [p0, p1). */
+void nn_pack_b(const nn_kernels *k, int N, int K, const float *B, int ldb, nn_weight_layout layout, int p0,
+               int p1, float *packed);
+/* Rows [r0, r0 + mr) of A [M, K] into one tile [K][mr]. */
+void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed);
+
+/* A single-threaded product on caller-provided scratch: C[M,N] from A [M,K]
+ * and B in `layout`, with the epilogue (columns of bias/residual as C).
+ * `scratch` holds nn_gemm_local_scratch_floats() floats. */
+size_t nn_gemm_local_scratch_floats(const nn_kernels *k, int M, int N, int K);
+void nn_gemm_local(const nn_kernels *k, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc, float *scratch);
+
+/* Tiles of an M-row operand: `count` tiles, tile t starts at row
+ * nn_tile_start(M, count, t); sizes differ by at most one row, so M = 50
+ * with mr_max 14 is 13+13+12+12 rather than 14+14+14+8. */
+static inline int nn_tile_count(int M, int mr_max) { return (M + mr_max - 1) / mr_max; }
+static inline int nn_tile_start(int M, int count, int t) { return (int)((long long)M * t / count); }
+
+#endif

@@ -1,0 +1,175 @@
+/* AVX-512 kernels: a 14x32 sgemm tile (28 zmm accumulators, B from the
+ * packed panel, A broadcast from the packed tile), a Cephes-style exp for
+ * softmax and QuickGELU, and LayerNorm with double statistics. Compiled
+ * for AVX-512 whatever the build flags; dispatch.c calls it only on CPUs
+ * that have it. */
+#pragma GCC target("avx512f,avx512dq,avx2,fma")
+#include <immintrin.h>
+#include <math.h>
+
+#include "nn/kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define UNROLL _Pragma("GCC unroll 16")
+#else
+#define UNROLL
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+enum { NR = 32, MR_MAX = 14 };
+
+/* exp(x) to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial
+ * (Cephes expf), 2^n by scalef (which underflows to 0 cleanly). */
+INLINE __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7228391f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* x * sigmoid(1.702 x), as CLIP's QuickGELU. */
+INLINE __m512 quickgelu512(__m512 x) {
+    __m512 e = exp512(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+INLINE __m512 activate512(__m512 v, nn_activation act) {
+    if (act == NN_ACT_QUICKGELU) return quickgelu512(v);
+    if (act == NN_ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
+    return v;
+}
+
+INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask16 m, __m512 alpha, __m512 bias,
+                     const float *res) {
+    __m512 v = _mm512_mul_ps(acc, alpha);
+    if (ep->beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(ep->beta), _mm512_maskz_loadu_ps(m, c), v);
+    if (ep->bias) v = _mm512_add_ps(v, bias);
+    v = activate512(v, ep->act);
+    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    return v;
+}
+
+INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,
+                      const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,
+                      int pf_lines) {
+    __m512 c0[MR_MAX], c1[MR_MAX];
+    UNROLL for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    const float *a = Ap, *b = Bp;
+    int debt = 0; /* pf_lines per K iterations, Bresenham style */
+    for (int k = 0; k < K; k++, a += MR, b += NR) {
+        for (debt += pf_lines; debt >= K && pf; debt -= K, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        UNROLL for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr - 16);
+    __m512 alpha = _mm512_set1_ps(ep->alpha);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias) {
+        bias0 = _mm512_maskz_loadu_ps(m0, bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+    UNROLL for (int i = 0; i < MR; i++) {
+        float *c = C + (size_t)i * ldc;
+        const float *res = residual ? residual + (size_t)i * ep->ldr : NULL;
+        __m512 v0 = finish(c0[i], ep, c, m0, alpha, bias0, res);
+        __m512 v1 = finish(c1[i], ep, c + 16, m1, alpha, bias1, res ? res + 16 : NULL);
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
+#define TILE(MR)                                                                                              \
+    static void tile_##MR(int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,              \
+                          const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,  \
+                          int pf_lines) {                                                                     \
+        tile_impl(MR, nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);                             \
+    }
+TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) TILE(12) TILE(13)
+TILE(14)
+
+typedef void (*fixed_tile_fn)(int, int, const float *, const float *, float *, int, const nn_epilogue *,
+                              const float *, const float *, const char *, int);
+static const fixed_tile_fn tiles[MR_MAX + 1] = {NULL,    tile_1,  tile_2,  tile_3,  tile_4,
+                                                tile_5,  tile_6,  tile_7,  tile_8,  tile_9,
+                                                tile_10, tile_11, tile_12, tile_13, tile_14};
+
+static void tile(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc, const nn_epilogue *ep,
+                 const float *bias, const float *residual, const char *pf, int pf_lines) {
+    tiles[mr](nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);
+}
+
+static void softmax_row(float *x, int n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max));
+        e = _mm512_maskz_mov_ps(m, e);
+        sum = _mm512_add_ps(sum, e);
+        _mm512_mask_storeu_ps(x + i, m, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+/* Statistics in double, as the portable version, so the result does not
+ * depend on the vector width beyond the last rounding. */
+static void layernorm_row(const float *x, int dim, const float *gamma, const float *beta, float eps, float *y) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int c = 0; c < dim; c += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(dim - c), x + c);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    double mean = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / dim;
+    __m512d md = _mm512_set1_pd(mean), q0 = _mm512_setzero_pd(), q1 = _mm512_setzero_pd();
+    for (int c = 0; c < dim; c += 16) {
+        __mmask16 m = tail_mask(dim - c);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + c);
+        __m512d d0 = _mm512_maskz_sub_pd((__mmask8)m, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), md);
+        __m512d d1 = _mm512_maskz_sub_pd((__mmask8)(m >> 8),
+                                         _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))),
+                                         md);
+        q0 = _mm512_fmadd_pd(d0, d0, q0);
+        q1 = _mm512_fmadd_pd(d1, d1, q1);
+    }
+    double var = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1)) / dim;
+    __m512 inv = _mm512_set1_ps((float)(1.0 / sqrt(var + eps))), mf = _mm512_set1_ps((float)mean);
+    for (int c = 0; c < dim; c += 16) {
+        __mmask16 m = tail_mask(dim - c);
+        __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c), mf), inv);
+        v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, gamma + c)), _mm512_maskz_loadu_ps(m, beta + c));
+        _mm512_mask_storeu_ps(y + c, m, v);
+    }
+}
+
+static void activate(float *x, size_t n, nn_activation act) {
+    if (act == NN_ACT_NONE) return;
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i > 16 ? 16 : (int)(n - i));
+        _mm512_mask_storeu_ps(x + i, m, activate512(_mm512_maskz_loadu_ps(m, x + i), act));
+    }
+}
+
+const nn_kernels nn_kernels_avx512 = {"avx512", NR, MR_MAX, tile, softmax_row, layernorm_row, activate};

@@ -1,0 +1,89 @@
+/* Float32 building blocks of both towers. Every op runs on the model's
+ * thread pool; layouts are row-major (token sequences [B, L, D], feature
+ * maps NCHW). Training will add the matching backward passes here. */
+#ifndef CLIP_NN_NN_H
+#define CLIP_NN_NN_H
+#include <stddef.h>
+
+#include "clip.h"
+#include "core/threadpool.h"
+
+/* Weight layouts: PyTorch nn.Linear stores [out, in]; OpenAI's projection
+ * matrices (`visual.proj`, `text_projection`) are used as x @ P with P
+ * [in, out]. */
+typedef enum nn_weight_layout { NN_OUT_IN = 0, NN_IN_OUT = 1 } nn_weight_layout;
+typedef enum nn_activation { NN_ACT_NONE = 0, NN_ACT_QUICKGELU, NN_ACT_RELU } nn_activation;
+
+typedef struct nn_state nn_state;
+
+typedef struct nn_ctx {
+    clip_pool *pool;
+    nn_state *state; /* packed weights and scratch (nn_ctx_init), or NULL */
+} nn_ctx;
+
+/* Products pack their weight operand into the kernels' panel layout. With
+ * a state (nn_ctx_init) each weight is packed once, on first use, and kept
+ * until nn_ctx_release; without one, every call packs again (correct,
+ * slower at small batches). The owner calls nn_ctx_init once after setting
+ * up the context and nn_ctx_release before the weights go away; both are
+ * idempotent. Packed copies are keyed by the weight's address, so weights
+ * must not change or move while the state lives. */
+clip_status nn_ctx_init(nn_ctx *ctx);
+void nn_ctx_release(nn_ctx *ctx);
+/* Packs a weight now instead of on first use (for a load-time warm-up):
+ * `w` as nn_linear takes it (N outputs, K inputs, `layout`). Needs a state. */
+clip_status nn_prepare_weight(const nn_ctx *ctx, const float *w, nn_weight_layout layout, int N, int K);
+
+/* C[M,N] = A[M,K] (lda) . B^T (B [N,K], ldb) or . B (B [K,N], ldb)
+ *          + beta * C (ldc). Split across the pool. */
+void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda,
+             const float *B, int ldb, nn_weight_layout b_layout, float beta,
+             float *C, int ldc);
+
+/* y[M,N] = act(x[M,K] W + bias) (+ residual). `residual` may equal `y`
+ * (in-place residual add); with a residual, act must be NN_ACT_NONE. `w`
+ * is a weight: packed once and cached when the context has a state. */
+void nn_linear(const nn_ctx *ctx, const float *x, int M, int K, const float *w,
+               nn_weight_layout layout, int N, const float *bias, nn_activation act,
+               const float *residual, float *y);
+/* nn_linear with row strides for x, residual and y (e.g. writing q, k and v
+ * of separate projections into one [rows, 3W] buffer). */
+void nn_linear_ex(const nn_ctx *ctx, const float *x, int ldx, int M, int K, const float *w,
+                  nn_weight_layout layout, int N, const float *bias, nn_activation act,
+                  const float *residual, int ldr, float *y, int ldy);
+
+/* Row-wise LayerNorm over `dim` (biased variance), y may equal x. */
+void nn_layernorm(const nn_ctx *ctx, const float *x, int rows, int dim,
+                  const float *gamma, const float *beta, float eps, float *y);
+
+/* Multi-head scaled dot-product attention. q, k, v hold B sequences of
+ * length L with row stride `ld` (so a fused [B, L, 3W] qkv buffer works);
+ * out is [B, L, W]. With causal != 0 position i attends to j <= i.
+ * `scratch` holds nn_attention_scratch_floats(ctx, L) floats. */
+void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float *v,
+                  int ld, int B, int L, int width, int heads, int causal, float *scratch,
+                  float *out);
+size_t nn_attention_scratch_floats(const nn_ctx *ctx, int L);
+
+/* 2-D convolution without bias, x [B, Cin, H, W] -> y [B, Cout, Ho, Wo],
+ * through im2col into `scratch` (nn_conv2d_scratch_floats floats). */
+void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
+               const float *weight, int Cout, int kernel, int stride, int pad,
+               float *scratch, float *y);
+size_t nn_conv2d_scratch_floats(int Cin, int H, int W, int kernel, int stride, int pad);
+static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
+    return (in + 2 * pad - kernel) / stride + 1;
+}
+/* Eval-mode BatchNorm with optional ReLU, in place, x [B, C, HW]. */
+void nn_batchnorm_eval(const nn_ctx *ctx, float *x, int B, int C, int HW, const float *mean,
+                       const float *var, const float *gamma, const float *beta,
+                       float eps, int relu);
+/* AvgPool2d(k) with stride k, x [B, C, H, W] -> y [B, C, H/k, W/k]. */
+void nn_avgpool(const nn_ctx *ctx, const float *x, int B, int C, int H, int W, int k, float *y);
+
+/* In-place activation over n values. */
+void nn_quickgelu(float *x, size_t n);
+/* Softmax of one row in place. */
+void nn_softmax_row(float *x, int n);
+
+#endif

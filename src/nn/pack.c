@@ -1,0 +1,48 @@
+/* Operand packing for the tile kernels (layouts in kernels.h). */
+#include <string.h>
+
+#include "nn/kernels.h"
+
+size_t nn_packed_b_floats(const nn_kernels *k, int N, int K) {
+    size_t panels = (size_t)(N + k->nr - 1) / k->nr;
+    return panels * k->nr * (size_t)K;
+}
+
+/* [N, K] rows become panel columns: a transpose, done in blocks of K so
+ * the reads of the nr source rows and the panel writes both stay cached. */
+static void pack_out_in(int nr, int cols, int K, const float *B, int ldb, float *dst) {
+    enum { KB = 128 };
+    for (int k0 = 0; k0 < K; k0 += KB) {
+        int k1 = k0 + KB < K ? k0 + KB : K;
+        for (int j = 0; j < cols; j++) {
+            const float *src = B + (size_t)j * ldb;
+            for (int k = k0; k < k1; k++) dst[(size_t)k * nr + j] = src[k];
+        }
+        for (int k = k0; k < k1; k++)
+            for (int j = cols; j < nr; j++) dst[(size_t)k * nr + j] = 0.0f;
+    }
+}
+
+void nn_pack_b(const nn_kernels *k, int N, int K, const float *B, int ldb, nn_weight_layout layout, int p0, int p1,
+               float *packed) {
+    int nr = k->nr;
+    for (int p = p0; p < p1; p++) {
+        int n0 = p * nr, cols = N - n0 < nr ? N - n0 : nr;
+        float *dst = packed + (size_t)p * nr * K;
+        if (layout == NN_OUT_IN) {
+            pack_out_in(nr, cols, K, B + (size_t)n0 * ldb, ldb, dst);
+        } else {
+            for (int kk = 0; kk < K; kk++) {
+                memcpy(dst + (size_t)kk * nr, B + (size_t)kk * ldb + n0, (size_t)cols * sizeof(float));
+                if (cols < nr) memset(dst + (size_t)kk * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
+            }
+        }
+    }
+}
+
+void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed) {
+    for (int i = 0; i < mr; i++) {
+        const float *src = A + (size_t)i * lda;
+        for (int k = 0; k < K; k++) packed[(size_t)k * mr + i] = src[k];
+    }
+}

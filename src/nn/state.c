@@ -1,0 +1,117 @@
+/* Packed-weight cache and scratch of one nn_ctx. A model has about a
+ * hundred weights, so a linear scan under one mutex is cheaper than the
+ * smallest product it serves. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nn/state.h"
+
+typedef struct cache_entry {
+    const float *w;
+    const nn_kernels *k;
+    int ld, N, K;
+    nn_weight_layout layout;
+    float *packed;
+} cache_entry;
+
+struct nn_state {
+    pthread_mutex_t lock;
+    cache_entry *entries;
+    int count, cap;
+    float *scratch;
+    size_t scratch_floats;
+};
+
+float *nn_alloc_floats(size_t floats) {
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+clip_status nn_ctx_init(nn_ctx *ctx) {
+    if (ctx->state) return CLIP_OK;
+    nn_state *s = calloc(1, sizeof *s);
+    if (!s) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory for the weight cache");
+    pthread_mutex_init(&s->lock, NULL);
+    ctx->state = s;
+    return CLIP_OK;
+}
+
+void nn_ctx_release(nn_ctx *ctx) {
+    nn_state *s = ctx->state;
+    if (!s) return;
+    for (int i = 0; i < s->count; i++) free(s->entries[i].packed);
+    free(s->entries);
+    free(s->scratch);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    ctx->state = NULL;
+}
+
+void nn_state_lock(nn_state *s) { pthread_mutex_lock(&s->lock); }
+void nn_state_unlock(nn_state *s) { pthread_mutex_unlock(&s->lock); }
+
+float *nn_state_scratch(nn_state *s, size_t floats) {
+    if (floats <= s->scratch_floats) return s->scratch;
+    float *grown = nn_alloc_floats(floats);
+    if (!grown) return NULL;
+    free(s->scratch);
+    s->scratch = grown;
+    s->scratch_floats = floats;
+    return grown;
+}
+
+typedef struct pack_job {
+    const nn_kernels *k;
+    int N, K, ldb, per_task;
+    const float *B;
+    nn_weight_layout layout;
+    float *packed;
+} pack_job;
+
+static void pack_task(void *raw, int task, int thread) {
+    (void)thread;
+    const pack_job *j = raw;
+    int panels = (j->N + j->k->nr - 1) / j->k->nr;
+    int p0 = task * j->per_task, p1 = p0 + j->per_task < panels ? p0 + j->per_task : panels;
+    nn_pack_b(j->k, j->N, j->K, j->B, j->ldb, j->layout, p0, p1, j->packed);
+}
+
+void nn_pack_b_parallel(const nn_ctx *ctx, const nn_kernels *k, int N, int K, const float *B, int ldb,
+                        nn_weight_layout layout, float *packed) {
+    int panels = (N + k->nr - 1) / k->nr, threads = clip_pool_size(ctx->pool);
+    int per_task = (int64_t)N * K < 65536 || threads == 1 ? panels : (panels + 2 * threads - 1) / (2 * threads);
+    pack_job job = {k, N, K, ldb, per_task, B, layout, packed};
+    clip_pool_run(ctx->pool, (panels + per_task - 1) / per_task, pack_task, &job);
+}
+
+const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
+                                    nn_weight_layout layout, int N, int K) {
+    for (int i = 0; i < s->count; i++) {
+        const cache_entry *e = &s->entries[i];
+        if (e->w == w && e->k == k && e->ld == ld && e->N == N && e->K == K && e->layout == layout) return e->packed;
+    }
+    if (s->count == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 128;
+        cache_entry *grown = realloc(s->entries, (size_t)cap * sizeof *grown);
+        if (!grown) return NULL;
+        s->entries = grown;
+        s->cap = cap;
+    }
+    float *packed = nn_alloc_floats(nn_packed_b_floats(k, N, K));
+    if (!packed) return NULL;
+    nn_pack_b_parallel(ctx, k, N, K, w, ld, layout, packed);
+    s->entries[s->count++] = (cache_entry){w, k, ld, N, K, layout, packed};
+    return packed;
+}
+
+clip_status nn_prepare_weight(const nn_ctx *ctx, const float *w, nn_weight_layout layout, int N, int K) {
+    if (!ctx->state) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "nn_prepare_weight: the context has no state");
+    nn_state_lock(ctx->state);
+    const float *p = nn_state_packed_weight(ctx->state, ctx, nn_kernels_active(), w,
+                                            layout == NN_OUT_IN ? K : N, layout, N, K);
+    nn_state_unlock(ctx->state);
+    return p ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "out of memory packing a %dx%d weight", N, K);
+}

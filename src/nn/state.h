@@ -1,0 +1,24 @@
+/* The per-context state behind nn_ctx_init: packed weights and a reusable
+ * scratch buffer. Internal to src/nn. */
+#ifndef CLIP_NN_STATE_H
+#define CLIP_NN_STATE_H
+#include "nn/kernels.h"
+
+/* Packed copy of weight `w` for kernel table `k`, packing it on first use
+ * (across the pool); NULL when out of memory. Caller holds the state lock. */
+const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
+                                    nn_weight_layout layout, int N, int K);
+/* At least `floats` floats, 64-byte aligned, valid until the next call;
+ * NULL when out of memory. Caller holds the state lock. */
+float *nn_state_scratch(nn_state *s, size_t floats);
+void nn_state_lock(nn_state *s);
+void nn_state_unlock(nn_state *s);
+
+/* 64-byte aligned allocation of `floats` floats (free with free()). */
+float *nn_alloc_floats(size_t floats);
+
+/* Packs panels of B across the pool. */
+void nn_pack_b_parallel(const nn_ctx *ctx, const nn_kernels *k, int N, int K, const float *B, int ldb,
+                        nn_weight_layout layout, float *packed);
+
+#endif

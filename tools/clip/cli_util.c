@@ -1,0 +1,87 @@
+#include "cli_util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_parse_int(const char *option, const char *text, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || value < min || value > max) {
+        fprintf(stderr, "clip: %s expects an integer in [%ld, %ld], got '%s'\n", option, min, max, text);
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
+void cli_json_string(FILE *out, const char *text) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20) fprintf(out, "\\u%04x", *p);
+            else fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+void cli_json_floats(FILE *out, const float *values, int n) {
+    fputc('[', out);
+    for (int i = 0; i < n; i++) fprintf(out, "%s%.9g", i ? ", " : "", values[i]);
+    fputc(']', out);
+}
+
+void cli_error(const char *command, const char *what) {
+    fprintf(stderr, "clip %s: %s%s%s\n", command, what ? what : "", what ? ": " : "", clip_last_error());
+}
+
+int cli_load_model(const char *command, const char *path, int threads, const char *vocab, clip_model **out) {
+    if (!path) {
+        fprintf(stderr, "clip %s: a model is required (-m MODEL)\n", command);
+        return 0;
+    }
+    clip_load_options opts = {.n_threads = threads, .vocab_path = vocab};
+    if (clip_model_load(path, &opts, out) != CLIP_OK) {
+        cli_error(command, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+int cli_ends_with(const char *text, const char *suffix) {
+    size_t a = strlen(text), b = strlen(suffix);
+    return a >= b && strcmp(text + a - b, suffix) == 0;
+}
+
+int cli_list_push(cli_list *list, const char *item) {
+    if (list->count == list->capacity) {
+        int capacity = list->capacity ? list->capacity * 2 : 8;
+        const char **grown = realloc(list->items, (size_t)capacity * sizeof *grown);
+        if (!grown) return 0;
+        list->items = grown;
+        list->capacity = capacity;
+    }
+    list->items[list->count++] = item;
+    return 1;
+}
+
+void cli_list_free(cli_list *list) {
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+void cli_progress(const char *label, long done, long total) {
+    if (!isatty(STDERR_FILENO)) return;
+    fprintf(stderr, "\r%s %ld/%ld", label, done, total);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}

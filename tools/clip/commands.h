@@ -1,0 +1,19 @@
+/* Subcommands of the `clip` tool. Each takes argc/argv starting at the
+ * subcommand's name, prints JSON lines on stdout, and returns an exit code. */
+#ifndef CLIP_TOOL_COMMANDS_H
+#define CLIP_TOOL_COMMANDS_H
+
+int cmd_embed(int argc, char **argv);
+int cmd_similarity(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+int cmd_text_similarity(int argc, char **argv);
+int cmd_text_classify(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+#endif

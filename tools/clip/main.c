@@ -1,0 +1,54 @@
+/* `clip`: the command-line front end. The library does the work. */
+#include <stdio.h>
+#include <string.h>
+
+#include "clip.h"
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"embed", cmd_embed, "image and text embeddings (JSON lines or .npy)"},
+    {"similarity", cmd_similarity, "logits and probabilities of images against texts"},
+    {"info", cmd_info, "architecture, parameters and memory of a model"},
+    {"tokenize", cmd_tokenize, "CLIP BPE token ids of texts (or --decode ids)"},
+    {"preprocess", cmd_preprocess, "CLIP image preprocessing to a float32 .npy"},
+    {"init", cmd_init, "a new model with OpenAI's initialisation"},
+    {"classify", cmd_classify, "zero-shot classification of images by labels"},
+    {"ask", cmd_ask, "visual question answering by scoring candidate answers"},
+    {"text-similarity", cmd_text_similarity, "cosine similarity matrix of texts"},
+    {"text-classify", cmd_text_classify, "zero-shot classification of texts by labels"},
+    {"index", cmd_index, "build, search and export an image or caption index"},
+    {"serve", cmd_serve, "HTTP API (embed, classify, search) and a search page"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: clip <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`clip <command> --help` describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("clip %s\n", CLIP_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "clip: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
