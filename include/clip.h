@@ -144,6 +144,13 @@ clip_status clip_image_preprocess(const clip_image *img,
 clip_status clip_image_resized_rgb(const clip_image *img,
                                    const clip_preprocess_options *opts,
                                    uint8_t **rgb, int *width, int *height);
+/* A new image holding the rectangle (x, y, w, h), which must lie inside
+ * the image; the mode (and palette) is kept, so it preprocesses exactly as
+ * that region of the file would. */
+clip_status clip_image_crop(const clip_image *img, int x, int y, int w, int h, clip_image **out);
+/* The whole image as PIL's convert("RGB") gives it: *rgb is
+ * [height][width][3], free with clip_free. */
+clip_status clip_image_to_rgb(const clip_image *img, uint8_t **rgb);
 /* Writes 8-bit RGB as PNG, atomically (temp file, fsync, rename). */
 clip_status clip_write_png_rgb(const char *path, const uint8_t *rgb, int width,
                                int height);
@@ -292,6 +299,48 @@ const char *const *clip_default_background_prompts(void);
 clip_status clip_ask(clip_model *model, const float *image_feature, const char *question,
                      const char *const *answers, int n_answers, const char *statement_template,
                      float *probs);
+
+/* Prompt-based detection. Targets are normalised embeddings [n, dim]
+ * (label embeddings of a classifier, or image embeddings for a query by
+ * example); background rows (may be NULL) are neutral prompts that a target
+ * must beat. Presence uses the whole image; localisation scores square
+ * windows at several scales (batched through the image tower), averages
+ * them into a heat map per target and keeps boxes after non-maximum
+ * suppression. */
+typedef struct clip_detect_options {
+    int localize;          /* score windows (else presence only) */
+    int n_scales;          /* window sides: min(w, h) * 1/2^k, k = 1..n (default 3) */
+    float overlap;         /* between neighbouring windows (default 0.5) */
+    float threshold;       /* minimum probability of a box or presence (default 0.5) */
+    float nms_iou;         /* boxes overlapping more are suppressed (default 0.3) */
+    int max_boxes;         /* per target (default 3) */
+} clip_detect_options;
+
+typedef struct clip_detection {
+    int target;
+    float prob;            /* softmax over targets and backgrounds */
+    float cosine;          /* raw cosine of the window with the target */
+    int x, y, width, height;
+} clip_detection;
+
+typedef struct clip_detect_result {
+    int n_targets;
+    float *presence;       /* [n_targets] whole-image probabilities */
+    clip_detection *boxes; /* best first within each target */
+    int n_boxes;
+    int grid_w, grid_h, cell; /* heat map: grid_h x grid_w cells of cell x cell pixels */
+    float *heatmaps;       /* [n_targets][grid_h][grid_w] mean window cosine */
+} clip_detect_result;
+
+clip_status clip_detect(clip_model *model, const clip_image *image, const float *targets, int n_targets,
+                        const float *background, int n_background, const clip_detect_options *opts,
+                        clip_detect_result *result);
+void clip_detect_result_free(clip_detect_result *result);
+/* Draws the boxes (one colour per target) over the image, or the heat map
+ * of `target` blended over it, and writes a PNG atomically. */
+clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *result, const char *path);
+clip_status clip_detect_draw_heatmap(const clip_image *image, const clip_detect_result *result, int target,
+                                     const char *path);
 
 /* Cosine similarity matrix [n, n] of texts. */
 clip_status clip_text_similarity(clip_model *model, const char *const *texts, int n, float *cosine);
