@@ -5,8 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/build-fuzz}
 mkdir -p "$out/obj"
-cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib)"
-libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib) -lpthread -lm"
+cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil)"
+libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil) -lpthread -lm"
 objs=()
 while IFS= read -r -d '' src; do
   obj="$out/obj/$(echo "${src#$here/src/}" | tr '/' '_').o"

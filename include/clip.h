@@ -342,6 +342,37 @@ clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *
 clip_status clip_detect_draw_heatmap(const clip_image *image, const clip_detect_result *result, int target,
                                      const char *path);
 
+/* Video: frames sampled at `fps` (at most max_frames), embedded in
+ * batches; features [n, dim] normalised, times in seconds. */
+typedef struct clip_video_frames {
+    int n, dim;
+    double *times;
+    float *features;
+} clip_video_frames;
+
+clip_status clip_video_embed(clip_model *model, const char *path, double fps, int max_frames,
+                             clip_video_frames *frames);
+void clip_video_frames_free(clip_video_frames *frames);
+
+/* A stretch of consecutive frames, [start, end) in seconds. */
+typedef struct clip_moment {
+    int target;
+    double start, end;
+    float score; /* mean over the stretch */
+} clip_moment;
+
+/* Label timeline: each frame goes to the target with the highest
+ * probability (softmax of logit_scale * cosine over the targets); runs of
+ * the same target become moments, in time order. */
+clip_status clip_video_timeline(const clip_video_frames *frames, const float *targets, int n_targets,
+                                float logit_scale, double frame_step, clip_moment **moments, int *n_moments);
+/* Best moments of each target on its own: runs of frames whose cosine is
+ * above the midpoint of that target's lowest and highest frame, best mean
+ * score first (at most max_per_target per target). */
+clip_status clip_video_best_moments(const clip_video_frames *frames, const float *targets, int n_targets,
+                                    double frame_step, int max_per_target, clip_moment **moments,
+                                    int *n_moments);
+
 /* Cosine similarity matrix [n, n] of texts. */
 clip_status clip_text_similarity(clip_model *model, const char *const *texts, int n, float *cosine);
 

@@ -10,6 +10,8 @@ packages=(
   libutf8proc-dev            # tokenizer: Unicode categories, NFC, case mapping
   zlib1g-dev                 # gzip'd BPE vocabulary
   libjpeg62-turbo-dev libpng-dev libwebp-dev   # image decoding
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video decoding (clip video)
+  ffmpeg                     # makes the test videos
   clang libclang-rt-14-dev   # libFuzzer targets (fuzz/)
   valgrind                   # leak check
   python3                    # fuzz seed generation only

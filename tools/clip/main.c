@@ -20,6 +20,7 @@ static const command commands[] = {
     {"init", cmd_init, "a new model with OpenAI's initialisation"},
     {"classify", cmd_classify, "zero-shot classification of images by labels"},
     {"detect", cmd_detect, "which labelled objects an image shows, and where (--localize)"},
+    {"video", cmd_video, "moments of a video matching queries, or a label timeline"},
     {"ask", cmd_ask, "visual question answering by scoring candidate answers"},
     {"text-similarity", cmd_text_similarity, "cosine similarity matrix of texts"},
     {"text-classify", cmd_text_classify, "zero-shot classification of texts by labels"},
