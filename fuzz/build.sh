@@ -5,8 +5,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/build-fuzz}
 mkdir -p "$out/obj"
-cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil)"
-libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil) -lpthread -lm"
+# Objects are reused only while no header changed since the last build
+# (a header change can alter any object).
+stamp="$out/obj/.stamp"
+if [ -f "$stamp" ] && [ -n "$(find "$here/src" "$here/include" -name '*.h' -newer "$stamp" -print -quit)" ]; then
+  rm -f "$out"/obj/*.o
+fi
+touch "$stamp.new"
+cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil libcurl)"
+libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil libcurl) -lpthread -lm"
 objs=()
 while IFS= read -r -d '' src; do
   obj="$out/obj/$(echo "${src#$here/src/}" | tr '/' '_').o"
@@ -15,6 +22,7 @@ while IFS= read -r -d '' src; do
   fi
   objs+=("$obj")
 done < <(find "$here/src" -name '*.c' -print0)
+mv "$stamp.new" "$stamp"
 for target in "$here"/fuzz/fuzz_*.c; do
   name=$(basename "$target" .c)
   clang $cflags -fsanitize=fuzzer "$target" "${objs[@]}" $libs -o "$out/$name"

@@ -57,8 +57,9 @@ typedef struct clip_tokenizer clip_tokenizer;
 #define CLIP_TOKEN_SOT 49406
 #define CLIP_TOKEN_EOT 49407
 #define CLIP_DEFAULT_CONTEXT 77
-/* Longest text (bytes) cleaned in one piece; longer inputs are processed
- * only until the context is full (see clip_tokenize). */
+/* Longest space-free word (bytes) the BPE takes whole; text is cleaned in
+ * ftfy's segments (a line, at most a million characters) and a long input
+ * is processed only until the context is full (see clip_tokenize). */
 #define CLIP_TOKENIZER_MAX_INPUT (1u << 20)
 
 /* Loads OpenAI's merges file (`bpe_simple_vocab_16e6.txt.gz`, gzip or
@@ -201,7 +202,9 @@ clip_status clip_model_get_info(const clip_model *model, clip_model_info *info);
  * refuse embeddings from another model. */
 void clip_model_fingerprint(const clip_model *model, char out[33]);
 /* The vocabulary found for the model (embedded, --vocab, CLIP_VOCAB, or the
- * standard places), or NULL with the places tried in clip_last_error(). */
+ * standard places), or NULL with the places tried in clip_last_error().
+ * A tokenizer is not thread-safe (word cache); clip_embed_texts serialises
+ * its use, direct callers of clip_tokenize from several threads must too. */
 clip_tokenizer *clip_model_tokenizer(clip_model *model);
 void clip_model_set_threads(clip_model *model, int n_threads);
 

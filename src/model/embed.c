@@ -31,7 +31,9 @@ clip_status clip_embed_texts(clip_model *model, const char *const *texts, int n,
     int32_t *ids = malloc((n > 0 ? (size_t)n : 1) * C * sizeof(int32_t));
     if (!ids) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory tokenizing %d texts", n);
     clip_status st = CLIP_OK;
+    model_tokenizer_lock(model, 1);
     for (int i = 0; i < n && st == CLIP_OK; i++) st = clip_tokenize(tok, texts[i], strlen(texts[i]), C, 1, ids + (size_t)i * C);
+    model_tokenizer_lock(model, 0);
     if (st == CLIP_OK) st = clip_encode_text(model, ids, n, features);
     if (st == CLIP_OK && normalize) clip_l2_normalize(features, n, model->info.embed_dim);
     free(ids);

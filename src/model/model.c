@@ -36,6 +36,8 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
         return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
     }
     model->file = file;
+    pthread_mutex_init(&model->tokenizer_lock, NULL);
+    pthread_mutex_init(&model->tokenizer_init_lock, NULL);
     model->path = strdup(path);
     if (opts && opts->vocab_path) model->vocab_path = strdup(opts->vocab_path);
     clip_status st = model->path ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
@@ -84,6 +86,8 @@ void clip_model_free(clip_model *model) {
         b = next;
     }
     clip_tokenizer_free(model->tokenizer);
+    pthread_mutex_destroy(&model->tokenizer_lock);
+    pthread_mutex_destroy(&model->tokenizer_init_lock);
     clip_pool_destroy(model->pool);
     st_close(model->file);
     free(model->vocab_path);
@@ -148,23 +152,33 @@ static clip_tokenizer *find_beside_model(const clip_model *model) {
     return NULL;
 }
 
-clip_tokenizer *clip_model_tokenizer(clip_model *model) {
-    if (model->tokenizer) return model->tokenizer;
-    if (model->vocab_path) {
-        if (clip_tokenizer_load(model->vocab_path, &model->tokenizer) != CLIP_OK) return NULL;
-        return model->tokenizer;
-    }
+static clip_tokenizer *search_tokenizer(clip_model *model) {
+    clip_tokenizer *tok = NULL;
+    if (model->vocab_path) return clip_tokenizer_load(model->vocab_path, &tok) == CLIP_OK ? tok : NULL;
     const st_tensor *embedded = st_find(model->file, CLIP_EMBEDDED_VOCAB_TENSOR);
     if (embedded && embedded->dtype == ST_U8 &&
-        clip_tokenizer_from_buffer(embedded->data, embedded->nbytes, model->path, &model->tokenizer) == CLIP_OK)
-        return model->tokenizer;
-    if (!getenv("CLIP_VOCAB") && (model->tokenizer = find_beside_model(model))) return model->tokenizer;
-    if (clip_tokenizer_find_default(NULL, &model->tokenizer) != CLIP_OK) {
+        clip_tokenizer_from_buffer(embedded->data, embedded->nbytes, model->path, &tok) == CLIP_OK)
+        return tok;
+    if (!getenv("CLIP_VOCAB") && (tok = find_beside_model(model))) return tok;
+    if (clip_tokenizer_find_default(NULL, &tok) != CLIP_OK) {
         clip_fail_context(CLIP_ERR_VOCAB, "%s: the model has no embedded vocabulary ('%s') and none lies beside it; ",
                           model->path, CLIP_EMBEDDED_VOCAB_TENSOR);
         return NULL;
     }
-    return model->tokenizer;
+    return tok;
+}
+
+clip_tokenizer *clip_model_tokenizer(clip_model *model) {
+    pthread_mutex_lock(&model->tokenizer_init_lock);
+    if (!model->tokenizer) model->tokenizer = search_tokenizer(model);
+    clip_tokenizer *tok = model->tokenizer;
+    pthread_mutex_unlock(&model->tokenizer_init_lock);
+    return tok;
+}
+
+void model_tokenizer_lock(clip_model *model, int lock) {
+    if (lock) pthread_mutex_lock(&model->tokenizer_lock);
+    else pthread_mutex_unlock(&model->tokenizer_lock);
 }
 
 clip_status clip_encode_image_traced(clip_model *model, const float *pixels, int n, float *features,

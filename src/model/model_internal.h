@@ -3,6 +3,7 @@
  * stored tensor is float32 and aligned, and into owned buffers otherwise. */
 #ifndef CLIP_MODEL_INTERNAL_H
 #define CLIP_MODEL_INTERNAL_H
+#include <pthread.h>
 #include <stdint.h>
 
 #include "clip.h"
@@ -98,8 +99,11 @@ struct clip_model {
     clip_pool *pool;
     nn_ctx nn;
     char *vocab_path;
+    /* A tokenizer keeps a word cache and scratch space, so one thread at a
+     * time uses it (tokenizer_lock); tokenizer_init_lock guards the lazy
+     * search for the vocabulary. */
     clip_tokenizer *tokenizer;
-    int tokenizer_searched;
+    pthread_mutex_t tokenizer_lock, tokenizer_init_lock;
     char dtype_summary[64];
 };
 
@@ -140,6 +144,9 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
 
 /* Sizes positive, heads dividing widths, ResNet/ViT constraints. */
 clip_status clip_arch_validate(const clip_arch *arch);
+
+/* Serialises use of the model's shared tokenizer across threads. */
+void model_tokenizer_lock(clip_model *model, int lock);
 
 /* Loading (loader.c) */
 clip_status model_bind_weights(clip_model *model);

@@ -1,0 +1,109 @@
+/* Kill-while-writing: a child process rewrites a file over and over (each
+ * version with a different content) and is killed with SIGKILL at a random
+ * moment; afterwards the file must be a complete old or new version that
+ * loads. Files are written by the project's atomic writer (temp file, fsync,
+ * rename), which this test holds to its promise. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "formats/npy.h"
+#include "harness.h"
+
+enum { ITERATIONS = 200 };
+
+static const char small_model_json[] =
+    "{\"embed_dim\": 16, \"image_resolution\": 32, \"vision_layers\": 1, \"vision_width\": 32,"
+    " \"vision_patch_size\": 16, \"vision_heads\": 1, \"context_length\": 8, \"vocab_size\": 500, \"text_width\": 32,"
+    " \"text_heads\": 1, \"text_layers\": 1}";
+
+/* Writer loops until killed: model files from successive seeds. */
+static void model_writer(const char *path) {
+    clip_arch arch;
+    if (clip_arch_from_json(small_model_json, sizeof small_model_json - 1, &arch) != CLIP_OK) _exit(1);
+    for (uint64_t seed = 1;; seed++) clip_model_init_file(&arch, seed, NULL, path);
+}
+
+/* Writer loops until killed: embedding tables whose rows all hold the
+ * version number, so a torn file would show mixed rows. */
+static void npy_writer(const char *path) {
+    enum { ROWS = 2048, DIM = 64 };
+    float *data = malloc(sizeof(float) * ROWS * DIM);
+    int64_t shape[2] = {ROWS, DIM};
+    for (int version = 1;; version++) {
+        for (int i = 0; i < ROWS * DIM; i++) data[i] = (float)version;
+        npy_write_f32(path, 2, shape, data);
+    }
+}
+
+static int model_intact(const char *path) {
+    clip_model *m = NULL;
+    clip_load_options opts = {.n_threads = 1};
+    if (clip_model_load(path, &opts, &m) != CLIP_OK) {
+        fprintf(stderr, "  not loadable: %s\n", clip_last_error());
+        return 0;
+    }
+    clip_model_free(m);
+    return 1;
+}
+
+static int npy_intact(const char *path) {
+    npy_array a;
+    if (npy_read(path, &a) != CLIP_OK) {
+        fprintf(stderr, "  not loadable: %s\n", clip_last_error());
+        return 0;
+    }
+    const float *x = a.data;
+    int ok = a.ndim == 2 && a.shape[0] == 2048 && a.shape[1] == 64;
+    for (size_t i = 1; ok && i < 2048 * 64; i++) ok = x[i] == x[0];
+    npy_free(&a);
+    return ok;
+}
+
+static void kill_loop(const char *label, const char *path, void (*writer)(const char *),
+                      int (*intact)(const char *)) {
+    /* The first complete version exists before the killing starts, as the
+     * old file would in real use. */
+    pid_t first = fork();
+    if (first == 0) {
+        alarm(30);
+        writer(path); /* never returns; killed below after the file exists */
+    }
+    for (int waited = 0; access(path, F_OK) != 0 && waited < 30000; waited++) usleep(1000);
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    if (access(path, F_OK) != 0) {
+        CHECK(0, "%s: the writer never produced %s", label, path);
+        return;
+    }
+    int torn = 0;
+    unsigned seed = (unsigned)time(NULL);
+    for (int i = 0; i < ITERATIONS; i++) {
+        pid_t child = fork();
+        if (child == 0) {
+            alarm(30);
+            writer(path);
+        }
+        usleep(1000 + rand_r(&seed) % 20000); /* 1-21 ms: inside writes, renames, fsyncs */
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        if (!intact(path)) torn++;
+    }
+    CHECK(torn == 0, "%s: %d of %d kills left a torn or unloadable file", label, torn, ITERATIONS);
+    printf("  %s: %d kills, %d torn\n", label, ITERATIONS, torn);
+}
+
+int main(void) {
+    char model_path[700], npy_path[700];
+    snprintf(model_path, sizeof model_path, "%s/model.safetensors", scratch_dir());
+    snprintf(npy_path, sizeof npy_path, "%s/embeddings.npy", scratch_dir());
+    fixtures_dir(); /* fail loudly without fixtures, like every test */
+    kill_loop("model files (safetensors)", model_path, model_writer, model_intact);
+    kill_loop("embeddings (.npy)", npy_path, npy_writer, npy_intact);
+    /* Killed writers leave their temporary files behind (they cannot clean
+     * up after SIGKILL); they never replace the real file. */
+    return test_finish("test_crash_safety");
+}
