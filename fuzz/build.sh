@@ -4,6 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/build-fuzz}
+modules=$(sed -e 's/#.*//' "$here/scripts/pkg-modules.txt" | tr -s ' \n' ' ')
 mkdir -p "$out/obj"
 # Objects are reused only while no header changed since the last build
 # (a header change can alter any object).
@@ -12,8 +13,8 @@ if [ -f "$stamp" ] && [ -n "$(find "$here/src" "$here/include" -name '*.h' -newe
   rm -f "$out"/obj/*.o
 fi
 touch "$stamp.new"
-cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil libcurl)"
-libs="$(pkg-config --libs openblas libcjson libutf8proc libjpeg libpng libwebp zlib libavformat libavcodec libswscale libavutil libcurl) -lpthread -lm"
+cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags $modules)"
+libs="$(pkg-config --libs $modules) -lpthread -lm"
 objs=()
 while IFS= read -r -d '' src; do
   obj="$out/obj/$(echo "${src#$here/src/}" | tr '/' '_').o"

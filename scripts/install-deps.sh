@@ -12,10 +12,13 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev   # image decoding
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video decoding (clip video)
   ffmpeg                     # makes the test videos
+  libarchive-dev             # WebDataset tar shards (training data)
+  dataset-fashion-mnist      # the demo's training and test data
   clang libclang-rt-14-dev   # libFuzzer targets (fuzz/)
   valgrind                   # leak check
   python3                    # fuzz seed generation only
   libmicrohttpd-dev          # `clip serve`: the HTTP server (src/server)
+  libcurl4-openssl-dev       # `clip pull`: model downloads (src/fetch)
   curl                       # HTTP API tests (tests/http_api.sh)
   chromium fonts-dejavu-core # end-to-end test of the search page (tests/e2e_web.sh)
   wrk                        # load test of `clip serve` (bench/load_search.sh, not in ctest)
