@@ -16,4 +16,8 @@ g++ -O3 -march=native -fopenmp -std=c++17 "$here/bench/faiss_baseline.cpp" -o "$
 ids=$(mktemp)
 trap 'rm -f "$ids"' EXIT
 "$build/bench/bench_search" --ids "$ids" "$@"
-"$out" --ids "$ids" "$@"
+# FAISS at its best here: OpenMP workers that sleep instead of spinning and a
+# single-threaded BLAS under FAISS's own OpenMP (untuned, its batch-64
+# figure drops ~8x on this 2-core machine; docs/retrieval.md).
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} \
+  "$out" --ids "$ids" "$@"

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,10 @@ static cJSON *float_array(const float *v, int n) {
     if (!buf) return NULL;
     size_t len = 0;
     buf[len++] = '[';
-    for (int i = 0; i < n; i++) len += (size_t)snprintf(buf + len, cap - len, "%s%.9g", i ? "," : "", v[i]);
+    /* JSON has no inf/NaN: a hostile index could otherwise break the output. */
+    for (int i = 0; i < n; i++)
+        len += (size_t)(isfinite(v[i]) ? snprintf(buf + len, cap - len, "%s%.9g", i ? "," : "", v[i])
+                                       : snprintf(buf + len, cap - len, "%snull", i ? "," : ""));
     buf[len++] = ']';
     buf[len] = 0;
     cJSON *raw = cJSON_CreateRaw(buf);
@@ -276,7 +280,8 @@ void api_search(api_context *ctx, const api_request *req, api_reply *r) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddNumberToObject(o, "rank", i + 1);
                 char num[32];
-                snprintf(num, sizeof num, "%.7g", hits[i].score);
+                if (isfinite(hits[i].score)) snprintf(num, sizeof num, "%.7g", hits[i].score);
+                else snprintf(num, sizeof num, "null");
                 cJSON_AddRawToObject(o, "score", num);
                 cJSON_AddNumberToObject(o, "id", (double)hits[i].id);
                 cJSON_AddStringToObject(o, images ? "path" : "text", item.text);

@@ -129,7 +129,8 @@ static int parse_json(const unsigned char *body, size_t size, api_request *r, ch
             else st = add_image_base64(r, f->valuestring, err, es);
         } else if (strcmp(key, "k") == 0) {
             double k = cJSON_IsNumber(f) ? f->valuedouble : 0;
-            if (!cJSON_IsNumber(f) || k != (double)(int)k || k < 1 || k > API_MAX_K)
+            /* Range first: converting an out-of-range double to int is undefined. */
+            if (!cJSON_IsNumber(f) || !(k >= 1 && k <= API_MAX_K) || k != (double)(int)k)
                 st = fail(400, err, es, "\"k\" must be an integer in [1, %d]", API_MAX_K);
             else r->k = (int)k;
         } else {

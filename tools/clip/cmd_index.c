@@ -29,13 +29,13 @@ static void usage(FILE *out) {
 }
 
 typedef struct progress_state {
-    int tty;
+    int tty, finished;
     double last;
 } progress_state;
 
 static void print_progress(void *ctx, const clip_index_progress *p) {
     progress_state *s = ctx;
-    if (!s->tty || (p->elapsed_s - s->last < 0.2 && p->done < p->total)) return;
+    if (!s->tty || s->finished || (p->elapsed_s - s->last < 0.2 && p->done < p->total)) return;
     s->last = p->elapsed_s;
     double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
     fprintf(stderr, "\rindexing %lld/%lld", (long long)p->done, (long long)p->total);
@@ -46,7 +46,10 @@ static void print_progress(void *ctx, const clip_index_progress *p) {
     } else {
         fputs("                         ", stderr);
     }
-    if (p->done >= p->total) fputc('\n', stderr);
+    if (p->done >= p->total) {
+        fputc('\n', stderr);
+        s->finished = 1;
+    }
     fflush(stderr);
 }
 
@@ -87,7 +90,7 @@ static int index_build(int argc, char **argv) {
     o.source = images ? images : texts;
     o.batch = (int)batch;
     o.journal_every = (int)journal_every;
-    progress_state ps = {isatty(STDERR_FILENO), -1};
+    progress_state ps = {isatty(STDERR_FILENO), 0, -1};
     o.progress = print_progress;
     o.progress_ctx = &ps;
     clip_model *model = NULL;
@@ -99,7 +102,10 @@ static int index_build(int argc, char **argv) {
         cli_error("index build", NULL);
         return 1;
     }
-    for (int64_t i = 0; i < r.n_failed; i++) fprintf(stderr, "skipped %s: %s\n", r.failed[i], r.failed_reasons[i]);
+    for (int64_t i = 0; i < r.n_failed; i++) {
+        if (strstr(r.failed_reasons[i], r.failed[i])) fprintf(stderr, "skipped: %s\n", r.failed_reasons[i]);
+        else fprintf(stderr, "skipped %s: %s\n", r.failed[i], r.failed_reasons[i]);
+    }
     int64_t kept = r.embedded + r.reused + r.resumed;
     fprintf(stderr, "clip index build: %s: %lld items (%lld embedded, %lld unchanged, %lld resumed, %lld removed, "
                     "%lld skipped)\n",
@@ -198,8 +204,10 @@ static int index_search(int argc, char **argv) {
             clip_index_get_item(index, h->id, &item);
             printf("{\"query\": ");
             cli_json_string(stdout, values.items[q]);
-            printf(", \"rank\": %d, \"score\": %.7g, \"id\": %lld, \"%s\": ", r + 1, h->score, (long long)h->id,
-                   info.kind == CLIP_INDEX_IMAGES ? "path" : "text");
+            printf(", \"rank\": %d, \"score\": ", r + 1);
+            if (isfinite(h->score)) printf("%.7g", h->score);
+            else printf("null"); /* JSON has no inf/NaN */
+            printf(", \"id\": %lld, \"%s\": ", (long long)h->id, info.kind == CLIP_INDEX_IMAGES ? "path" : "text");
             cli_json_string(stdout, item.text);
             printf("}\n");
         }

@@ -17,5 +17,8 @@ int cmd_text_similarity(int argc, char **argv);
 int cmd_text_classify(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
 
 #endif

@@ -26,6 +26,9 @@ static const command commands[] = {
     {"text-classify", cmd_text_classify, "zero-shot classification of texts by labels"},
     {"index", cmd_index, "build, search and export an image or caption index"},
     {"serve", cmd_serve, "HTTP API (embed, classify, search) and a search page"},
+    {"convert", cmd_convert, "a checkpoint to safetensors or GGUF, f16 or q8_0/q4_0 quantised"},
+    {"pull", cmd_pull, "download a model by name (ViT-B-32, RN50, ...), Hugging Face repo or URL"},
+    {"grad", cmd_grad, "loss and gradients of one contrastive training step"},
 };
 
 static void usage(FILE *out) {
