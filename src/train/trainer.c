@@ -1,0 +1,146 @@
+/* The trainer: owns the parameters (params.c) and runs one contrastive
+ * forward + backward over both towers. A locked tower runs the inference
+ * path (no activations kept; ResNet BatchNorm on running statistics, as
+ * open_clip's lock_image freezes it) and gets no gradients. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "train/train_internal.h"
+
+static void sync_model(clip_trainer *t);
+
+clip_status clip_trainer_create(clip_model *model, const clip_trainer_options *opts, clip_trainer **out) {
+    if (!model || !out) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_trainer_create: null argument");
+    *out = NULL;
+    clip_trainer *t = calloc(1, sizeof *t);
+    if (!t) return clip_fail(CLIP_ERR_NO_MEMORY, "training: out of memory");
+    t->model = model;
+    if (opts)
+        t->opts = *opts;
+    else
+        t->opts.bn_train = 1;
+    if (t->opts.bn_momentum <= 0) t->opts.bn_momentum = 0.1f;
+    clip_status st = trainer_bind_params(t);
+    if (st != CLIP_OK) {
+        clip_trainer_free(t);
+        return st;
+    }
+    sync_model(t);
+    *out = t;
+    return CLIP_OK;
+}
+
+void clip_trainer_free(clip_trainer *t) {
+    if (!t) return;
+    /* Packed copies of the trainer's buffers must not outlive them. */
+    nn_ctx_release(&t->model->nn);
+    trainer_release_params(t);
+    t->model->info.logit_scale = expf(t->model->logit_scale_log[0]);
+    free(t);
+}
+
+clip_model *clip_trainer_model(clip_trainer *t) { return t->model; }
+
+train_param *clip_trainer_params(clip_trainer *t, size_t *count) {
+    *count = t->n_params;
+    return t->params;
+}
+
+train_param *clip_trainer_find_param(clip_trainer *t, const char *name) {
+    for (size_t i = 0; i < t->n_params; i++)
+        if (strcmp(t->params[i].name, name) == 0) return &t->params[i];
+    return NULL;
+}
+
+train_buffer *clip_trainer_buffers(clip_trainer *t, size_t *count) {
+    *count = t->n_buffers;
+    return t->buffers;
+}
+
+void clip_trainer_set_bn_train(clip_trainer *t, int bn_train) { t->opts.bn_train = bn_train != 0; }
+
+void clip_trainer_zero_grad(clip_trainer *t) {
+    for (size_t i = 0; i < t->n_params; i++)
+        if (t->params[i].grad) memset(t->params[i].grad, 0, t->params[i].numel * sizeof(float));
+}
+
+static void sync_model(clip_trainer *t) {
+    t->model->info.logit_scale = expf(*t->logit_scale);
+    nn_ctx_release(&t->model->nn);
+}
+
+void clip_trainer_params_updated(clip_trainer *t) {
+    /* open_clip: logit_scale.clamp_(0, math.log(100)) after each step. */
+    const float max_log = logf(100.0f);
+    if (*t->logit_scale < 0.0f) *t->logit_scale = 0.0f;
+    if (*t->logit_scale > max_log) *t->logit_scale = max_log;
+    sync_model(t);
+}
+
+size_t clip_trainer_memory_bytes(const clip_trainer *t) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < t->n_params; i++) bytes += t->params[i].numel * sizeof(float) * (t->params[i].grad ? 2 : 1);
+    return bytes;
+}
+
+typedef struct step_caches {
+    vit_cache *vit;
+    resnet_cache *resnet;
+    text_cache *text;
+} step_caches;
+
+static clip_status image_forward(clip_trainer *t, const nn_ctx *ctx, const float *pixels, int n, float *features,
+                                 step_caches *c) {
+    clip_model *m = t->model;
+    if (t->opts.lock_image) return clip_encode_image(m, pixels, n, features);
+    if (m->info.vision_kind == CLIP_VISION_VIT) return vit_train_forward(ctx, m, pixels, n, features, &c->vit);
+    return resnet_train_forward(ctx, m, &t->resnet, t->opts.bn_train, t->opts.bn_momentum, pixels, n, features,
+                                &c->resnet);
+}
+
+static clip_status image_backward(clip_trainer *t, const nn_ctx *ctx, const float *dfeatures, const step_caches *c) {
+    if (t->opts.lock_image) return CLIP_OK;
+    if (c->vit) return vit_train_backward(ctx, t->model, &t->vit, c->vit, dfeatures);
+    return resnet_train_backward(ctx, t->model, &t->resnet, c->resnet, dfeatures);
+}
+
+clip_status clip_trainer_forward_backward(clip_trainer *t, const float *pixels, const int32_t *tokens, int n,
+                                          float *loss, const clip_train_outputs *outputs) {
+    if (!t || !pixels || !tokens || n < 1)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training step: needs pixels, tokens and a batch of at least 1");
+    clip_model *m = t->model;
+    nn_ctx ctx = trainer_ctx(m);
+    int E = m->info.embed_dim;
+    size_t rows = (size_t)n * E;
+    float *work = malloc(4 * rows * sizeof(float));
+    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "training step: out of memory");
+    float *image = work, *text = image + rows, *dimage = text + rows, *dtext = dimage + rows;
+    step_caches caches = {0};
+    clip_status st = image_forward(t, &ctx, pixels, n, image, &caches);
+    if (st == CLIP_OK)
+        st = t->opts.lock_text ? clip_encode_text(m, tokens, n, text)
+                               : text_train_forward(&ctx, m, tokens, n, text, &caches.text);
+    if (st == CLIP_OK) {
+        double dlog_scale = 0;
+        double value = contrastive_loss(image, text, n, E, *t->logit_scale,
+                                        outputs ? outputs->logits_per_image : NULL, dimage, dtext, &dlog_scale);
+        if (loss) *loss = (float)value;
+        *t->grad_logit_scale += (float)dlog_scale;
+        if (outputs && outputs->image_features) memcpy(outputs->image_features, image, rows * sizeof(float));
+        if (outputs && outputs->text_features) memcpy(outputs->text_features, text, rows * sizeof(float));
+        /* The text backward first: its activations are usually the larger. */
+        if (caches.text) {
+            st = text_train_backward(&ctx, m, &t->text, caches.text, dtext);
+            text_cache_free(caches.text);
+            caches.text = NULL;
+        }
+        if (st == CLIP_OK) st = image_backward(t, &ctx, dimage, &caches);
+    }
+    vit_cache_free(caches.vit);
+    resnet_cache_free(caches.resnet);
+    text_cache_free(caches.text);
+    free(work);
+    return st;
+}
