@@ -8,9 +8,19 @@
 
 #include "train/train_internal.h"
 
+/* Target weight of column j for row i: the matching pair, or with labels
+ * every pair of the same class, evenly. */
+static double target(const int *labels, int n, int i, int j) {
+    if (!labels) return i == j;
+    if (labels[i] != labels[j]) return 0;
+    int same = 0;
+    for (int k = 0; k < n; k++) same += labels[k] == labels[i];
+    return 1.0 / same;
+}
+
 /* Mean cross-entropy of rows of z (element (i, j) at z[i*si + j*sj]) with
- * target i; adds (softmax - onehot) / n / 2 into dz (same addressing). */
-static double cross_entropy(const double *z, int n, int si, int sj, double *dz) {
+ * the targets above; adds (softmax - target) / n / 2 into dz. */
+static double cross_entropy(const double *z, const int *labels, int n, int si, int sj, double *dz) {
     double total = 0;
     for (int i = 0; i < n; i++) {
         double max = -INFINITY, sum = 0;
@@ -18,14 +28,16 @@ static double cross_entropy(const double *z, int n, int si, int sj, double *dz) 
             if (z[i * si + j * sj] > max) max = z[i * si + j * sj];
         for (int j = 0; j < n; j++) sum += exp(z[i * si + j * sj] - max);
         double lse = max + log(sum);
-        total += lse - z[i * si + i * sj];
-        for (int j = 0; j < n; j++)
-            dz[i * si + j * sj] += (exp(z[i * si + j * sj] - lse) - (i == j)) / n / 2;
+        for (int j = 0; j < n; j++) {
+            double t = target(labels, n, i, j);
+            total += t * (lse - z[i * si + j * sj]);
+            dz[i * si + j * sj] += (exp(z[i * si + j * sj] - lse) - t) / n / 2;
+        }
     }
     return total / n / 2;
 }
 
-double contrastive_loss(const float *image_features, const float *text_features, int n, int dim,
+double contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n, int dim,
                         float log_scale, float *logits_per_image, float *dimage, float *dtext,
                         double *dlog_scale) {
     double *buf = calloc((size_t)2 * n * dim + 2 * (size_t)n + 2 * (size_t)n * n, sizeof(double));
@@ -49,7 +61,7 @@ double contrastive_loss(const float *image_features, const float *text_features,
             z[(size_t)i * n + j] = scale * dot;
             if (logits_per_image) logits_per_image[(size_t)i * n + j] = (float)(scale * dot);
         }
-    double loss = cross_entropy(z, n, n, 1, dz) + cross_entropy(z, n, 1, n, dz);
+    double loss = cross_entropy(z, labels, n, n, 1, dz) + cross_entropy(z, labels, n, 1, n, dz);
 
     /* d logits / d s = logits; d logits / d a_i = scale * b_j (and back). */
     double ds = 0;

@@ -108,6 +108,12 @@ static clip_status image_backward(clip_trainer *t, const nn_ctx *ctx, const floa
 
 clip_status clip_trainer_forward_backward(clip_trainer *t, const float *pixels, const int32_t *tokens, int n,
                                           float *loss, const clip_train_outputs *outputs) {
+    return clip_trainer_forward_backward_labeled(t, pixels, tokens, NULL, n, loss, outputs);
+}
+
+clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *pixels, const int32_t *tokens,
+                                                  const int *labels, int n, float *loss,
+                                                  const clip_train_outputs *outputs) {
     if (!t || !pixels || !tokens || n < 1)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training step: needs pixels, tokens and a batch of at least 1");
     clip_model *m = t->model;
@@ -124,7 +130,7 @@ clip_status clip_trainer_forward_backward(clip_trainer *t, const float *pixels, 
                                : text_train_forward(&ctx, m, tokens, n, text, &caches.text);
     if (st == CLIP_OK) {
         double dlog_scale = 0;
-        double value = contrastive_loss(image, text, n, E, *t->logit_scale,
+        double value = contrastive_loss(image, text, labels, n, E, *t->logit_scale,
                                         outputs ? outputs->logits_per_image : NULL, dimage, dtext, &dlog_scale);
         if (loss) *loss = (float)value;
         *t->grad_logit_scale += (float)dlog_scale;

@@ -84,6 +84,13 @@ typedef struct clip_train_outputs {
 clip_status clip_trainer_forward_backward(clip_trainer *trainer, const float *pixels, const int32_t *tokens, int n,
                                           float *loss, const clip_train_outputs *outputs);
 
+/* The same with class labels [n] (or NULL): pairs of the same class count
+ * as matches, so a batch with several items of one class does not push
+ * them apart (the plain loss's handicap with few classes). */
+clip_status clip_trainer_forward_backward_labeled(clip_trainer *trainer, const float *pixels, const int32_t *tokens,
+                                                  const int *labels, int n, float *loss,
+                                                  const clip_train_outputs *outputs);
+
 /* Call after changing parameter values (an optimizer step, a checkpoint
  * load): clamps logit_scale to [0, ln 100] as open_clip does after every
  * step, refreshes the model's cached logit scale and drops any packed

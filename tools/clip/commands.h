@@ -13,6 +13,8 @@ int cmd_classify(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_video(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_text_similarity(int argc, char **argv);
 int cmd_text_classify(int argc, char **argv);
 int cmd_index(int argc, char **argv);

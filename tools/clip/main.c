@@ -18,6 +18,8 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "CLIP BPE token ids of texts (or --decode ids)"},
     {"preprocess", cmd_preprocess, "CLIP image preprocessing to a float32 .npy"},
     {"init", cmd_init, "a new model with OpenAI's initialisation"},
+    {"train", cmd_train, "contrastive training, with evaluation, checkpoints and --resume"},
+    {"eval", cmd_eval, "zero-shot accuracy or retrieval recall of a model"},
     {"classify", cmd_classify, "zero-shot classification of images by labels"},
     {"detect", cmd_detect, "which labelled objects an image shows, and where (--localize)"},
     {"video", cmd_video, "moments of a video matching queries, or a label timeline"},
