@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -101,11 +102,52 @@ int cmd_train(int argc, char **argv) {
 
 static void eval_usage(FILE *out) {
     fputs("usage: clip eval -m MODEL (--zeroshot SPEC [--templates FILE] | --retrieval SPEC) [--items N]\n"
-          "                 [--threads N] [--vocab PATH]\n\n"
+          "                 [--threads N] [--vocab PATH]\n"
+          "       clip eval --save-images DIR --zeroshot SPEC --items N\n\n"
           "Zero-shot top-1/top-5 accuracy on a labelled source (class names through the templates; default\n"
           "the built-in set, which the training captions do not use), or image<->text recall@1/5/10 over\n"
-          "the first N pairs (default 1000). One JSON line.\n",
+          "the first N pairs (default 1000). One JSON line.\n"
+          "--save-images writes the first N items of a labelled source as PNG files named\n"
+          "NNNNN_<class>.png (e.g. to try `clip classify` on them); no model is needed.\n",
           out);
+}
+
+/* Writes items of a labelled source as PNG files. */
+static int save_images(const char *dir, const char *spec, long items) {
+    if (!spec || items <= 0) {
+        fprintf(stderr, "clip eval: --save-images needs --zeroshot SPEC and --items N\n");
+        return 2;
+    }
+    clip_data *data = NULL;
+    if (clip_data_open(spec, NULL, &data) != CLIP_OK) {
+        cli_error("eval", NULL);
+        return 1;
+    }
+    mkdir(dir, 0755);
+    int status = 0;
+    for (long i = 0; i < items && i < clip_data_size(data) && status == 0; i++) {
+        clip_image *img = NULL;
+        char *caption = NULL, path[4300], name[64];
+        int label;
+        uint8_t *rgb = NULL;
+        if (clip_data_get(data, i, NULL, &img, &caption, &label) != CLIP_OK || clip_image_to_rgb(img, &rgb) != CLIP_OK) {
+            cli_error("eval", spec);
+            status = 1;
+        } else {
+            snprintf(name, sizeof name, "%s", label >= 0 ? clip_data_class_name(data, label) : "item");
+            for (char *c = name; *c; c++) if (*c == '/' || *c == ' ') *c = '-';
+            snprintf(path, sizeof path, "%s/%05ld_%s.png", dir, i, name);
+            if (clip_write_png_rgb(path, rgb, clip_image_width(img), clip_image_height(img)) != CLIP_OK) {
+                cli_error("eval", path);
+                status = 1;
+            }
+        }
+        free(rgb);
+        free(caption);
+        clip_image_free(img);
+    }
+    clip_data_close(data);
+    return status;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -113,9 +155,10 @@ int cmd_eval(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'},    {"zeroshot", required_argument, NULL, 'z'},
         {"retrieval", required_argument, NULL, 'r'}, {"templates", required_argument, NULL, 'T'},
         {"items", required_argument, NULL, 'n'},    {"threads", required_argument, NULL, 'j'},
-        {"vocab", required_argument, NULL, 'v'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"vocab", required_argument, NULL, 'v'},    {"save-images", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *zeroshot = NULL, *retrieval = NULL, *templates_file = NULL, *vocab = NULL;
+    const char *save_dir = NULL;
     long items = 0, threads = 0;
     int opt;
     optind = 1;
@@ -128,10 +171,12 @@ int cmd_eval(int argc, char **argv) {
         case 'n': if (!cli_parse_int("--items", optarg, 0, 1L << 30, &items)) return 2; break;
         case 'j': if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'v': vocab = optarg; break;
+        case 's': save_dir = optarg; break;
         case 'h': eval_usage(stdout); return 0;
         default: eval_usage(stderr); return 2;
         }
     }
+    if (save_dir) return save_images(save_dir, zeroshot, items);
     if (optind < argc || (!zeroshot == !retrieval)) {
         eval_usage(stderr);
         return 2;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `clip train`: a small CLIP trained on Fashion-MNIST for a few steps; a
+# second run killed with SIGKILL at a random moment and resumed must end
+# with exactly the same model file as the uninterrupted run. Also checks
+# the run folder's contents and that the trained model loads everywhere.
+set -u
+bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
+fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
+[ -f "$fixtures/MANIFEST.json" ] || { echo "FATAL: fixtures not found at '$fixtures'" >&2; exit 1; }
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
+  echo "FATAL: Fashion-MNIST missing (apt-get install dataset-fashion-mnist; scripts/install-deps.sh does)" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli_train.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+check() { if [ "$2" == "$3" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2; fi; }
+
+cat > "$tmp/arch.json" <<'JSON'
+{"embed_dim": 32, "image_resolution": 28, "vision_layers": 1, "vision_width": 32, "vision_patch_size": 7,
+ "vision_heads": 2, "context_length": 12, "vocab_size": 49408, "text_width": 32, "text_heads": 2, "text_layers": 1}
+JSON
+"$bin" init --config "$tmp/arch.json" --seed 3 --vocab "$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz" -o "$tmp/init.safetensors" >/dev/null
+check "init" 0 $?
+args=(--model "$tmp/init.safetensors" --data fashion-mnist:train --batch-size 64 --steps 60 --lr 1e-3
+      --class-aware --checkpoint-every 4 --threads 1 --seed 9)
+"$bin" train "${args[@]}" -o "$tmp/whole" >"$tmp/whole.out" 2>&1
+check "uninterrupted run" 0 $?
+for f in config.json log.jsonl checkpoint.safetensors model.safetensors curves.svg; do
+  [ -s "$tmp/whole/$f" ]; check "run folder has $f" 0 $?
+done
+check "log has 60 steps" 1 "$(grep -c '"step": 60,' "$tmp/whole/log.jsonl")"
+
+# Kill at a random moment mid-run: after a random logged step (10..50),
+# plus up to 0.1 s, then resume.
+"$bin" train "${args[@]}" -o "$tmp/killed" >/dev/null 2>&1 &
+pid=$!
+target=$(( (RANDOM % 5 + 1) * 10 ))
+for _ in $(seq 1 600); do
+  grep -q "\"step\": $target," "$tmp/killed/log.jsonl" 2>/dev/null && break
+  sleep 0.05
+done
+sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", 0.1 * r / 32768 }')"
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+grep -q '"event": "done"' "$tmp/killed/log.jsonl"; check "the run was killed before it finished (step $target)" 1 $?
+"$bin" train --resume "$tmp/killed" --threads 1 >"$tmp/resume.out" 2>&1
+check "resumed run" 0 $?
+cmp -s "$tmp/whole/model.safetensors" "$tmp/killed/model.safetensors"
+check "resumed model equals the uninterrupted one" 0 $?
+check "resumed log has step 60 once" 1 "$(grep -c '"step": 60,' "$tmp/killed/log.jsonl")"
+
+# The trained model is a model: info and embed load it with its own vocabulary.
+"$bin" embed -m "$tmp/whole/model.safetensors" --text "a photo of a sneaker" >/dev/null
+check "trained model embeds text with its embedded vocabulary" 0 $?
+"$bin" eval -m "$tmp/whole/model.safetensors" --zeroshot fashion-mnist:test --items 500 > "$tmp/eval.json"
+check "eval runs" 0 $?
+grep -q '"top1"' "$tmp/eval.json"; check "eval prints top1" 0 $?
+"$bin" train --resume "$tmp/nothing-here" >/dev/null 2>&1
+check "resume without a run folder fails" 1 $?
+
+echo "cli_train: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
