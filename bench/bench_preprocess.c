@@ -84,8 +84,9 @@ static int make_jpeg(const char *photo, const char *out_path) {
     }
     uint8_t *rgbx = malloc((size_t)WIDTH * HEIGHT * 4), *rgb = malloc((size_t)WIDTH * HEIGHT * 3);
     resample_window win = {WIDTH, HEIGHT, 0, 0, WIDTH, HEIGHT};
-    int rc = resample_bicubic_u8(img->pixels, img->stride, img->width, img->height, 4, &win, rgbx,
-                                 (size_t)WIDTH * 4) == CLIP_OK ? 0 : -1;
+    resample_buffer buffer = {rgbx, (size_t)WIDTH * 4, (size_t)WIDTH * 4};
+    int rc = resample_bicubic_u8(img->pixels, img->stride, img->width, img->height, 4, &win, resample_sink_buffer,
+                                 &buffer) == CLIP_OK ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < (size_t)WIDTH * HEIGHT; i++) memcpy(rgb + i * 3, rgbx + i * 4, 3);
     if (rc == 0) rc = write_jpeg(out_path, rgb, WIDTH, HEIGHT);
     free(rgbx);

@@ -6,6 +6,7 @@
 #include <jpeglib.h>
 #include <math.h>
 #include <png.h>
+#include <webp/encode.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -675,6 +676,151 @@ static void test_png_write(void) {
     free(rgb);
 }
 
+/* ------------------------------------------------------------ WebP, BMP */
+
+static void test_webp(void) {
+    int w = 21, h = 13;
+    uint8_t *rgba = malloc((size_t)w * h * 4);
+    for (int i = 0; i < w * h * 4; i++) rgba[i] = (uint8_t)(i * 13 + (i >> 3));
+    uint8_t *encoded = NULL;
+    size_t n = WebPEncodeLosslessRGBA(rgba, w, h, w * 4, &encoded);
+    CHECK(n > 0, "WebP encode");
+    write_all(scratch_file("alpha.webp"), encoded, n);
+    clip_image *img = load_or_null(scratch_file("alpha.webp"), "RGBA");
+    if (img) CHECK(img->width == w && memcmp(img->pixels, rgba, (size_t)w * h * 4) == 0, "lossless RGBA WebP pixels");
+    clip_image_free(img);
+    write_all(scratch_file("cut.webp"), encoded, n / 2);
+    expect_failure(scratch_file("cut.webp"), CLIP_ERR_IMAGE, "truncated WebP");
+    WebPFree(encoded);
+    for (int i = 0; i < w * h; i++) rgba[i * 4 + 3] = 255;
+    n = WebPEncodeLosslessRGBA(rgba, w, h, w * 4, &encoded);
+    write_all(scratch_file("opaque.webp"), encoded, n);
+    img = load_or_null(scratch_file("opaque.webp"), "RGB");
+    if (img) CHECK(memcmp(img->pixels, rgba, (size_t)w * h * 4) == 0, "opaque WebP stored as RGBX");
+    clip_image_free(img);
+    WebPFree(encoded);
+    free(rgba);
+}
+
+static void put16le(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put32le(uint8_t *p, uint32_t v) { put16le(p, v & 0xffff), put16le(p + 2, v >> 16); }
+
+/* A BMP with a 40-byte header; `pixels` are the rows as stored. */
+static size_t make_bmp(uint8_t *buf, int w, int h, int bits, uint32_t compression, const uint8_t *extra,
+                       size_t extra_bytes, const uint8_t *pixels, size_t pixel_bytes) {
+    memset(buf, 0, 54);
+    buf[0] = 'B', buf[1] = 'M';
+    size_t offset = 54 + extra_bytes;
+    put32le(buf + 2, (uint32_t)(offset + pixel_bytes));
+    put32le(buf + 10, (uint32_t)offset);
+    put32le(buf + 14, 40);
+    put32le(buf + 18, (uint32_t)w);
+    put32le(buf + 22, (uint32_t)h);
+    put16le(buf + 26, 1);
+    put16le(buf + 28, (unsigned)bits);
+    put32le(buf + 30, compression);
+    if (extra_bytes) memcpy(buf + 54, extra, extra_bytes);
+    memcpy(buf + offset, pixels, pixel_bytes);
+    return offset + pixel_bytes;
+}
+
+static void test_bmp(void) {
+    static uint8_t buf[8192];
+    /* 24-bit, bottom-up, 2x2 (rows padded to 8 bytes): BGR order. */
+    const uint8_t px24[16] = {255, 0, 0, 0, 255, 0, 0, 0, 0, 0, 255, 10, 20, 30, 0, 0};
+    size_t n = make_bmp(buf, 2, 2, 24, 0, NULL, 0, px24, sizeof px24);
+    write_all(scratch_file("rgb.bmp"), buf, n);
+    clip_image *img = load_or_null(scratch_file("rgb.bmp"), "RGB");
+    /* File row 0 is the bottom row: blue, green; the top row: red, (30,20,10). */
+    if (img) {
+        const uint8_t *top = img_row(img, 0), *bottom = img_row(img, 1);
+        CHECK(top[0] == 255 && top[1] == 0 && top[4] == 30 && top[6] == 10 && bottom[2] == 255 && bottom[5] == 255,
+              "24-bit BMP pixels");
+    }
+    clip_image_free(img);
+    write_all(scratch_file("cut.bmp"), buf, n - 5);
+    expect_failure(scratch_file("cut.bmp"), CLIP_ERR_IMAGE, "truncated BMP");
+
+    /* 8-bit with the grey ramp palette opens as "L" (Pillow drops it). */
+    uint8_t pal[1024];
+    for (int i = 0; i < 256; i++) pal[i * 4] = pal[i * 4 + 1] = pal[i * 4 + 2] = (uint8_t)i, pal[i * 4 + 3] = 0;
+    const uint8_t px8[4] = {7, 200, 0, 0};
+    n = make_bmp(buf, 2, 1, 8, 0, pal, sizeof pal, px8, sizeof px8);
+    write_all(scratch_file("grey.bmp"), buf, n);
+    img = load_or_null(scratch_file("grey.bmp"), "L");
+    if (img) CHECK(img->pixels[0] == 7 && img->pixels[1] == 200, "grey BMP");
+    clip_image_free(img);
+    pal[4] = 99; /* no longer the ramp */
+    n = make_bmp(buf, 2, 1, 8, 0, pal, sizeof pal, px8, sizeof px8);
+    write_all(scratch_file("pal.bmp"), buf, n);
+    img = load_or_null(scratch_file("pal.bmp"), "P");
+    clip_image_free(img);
+
+    /* 32-bit BITFIELDS with an alpha mask in the V5-style mask slot. */
+    const uint8_t masks[12] = {0, 0, 0xFF, 0, 0, 0xFF, 0, 0, 0xFF, 0, 0, 0};
+    const uint8_t px32[4] = {1, 2, 3, 4};
+    n = make_bmp(buf, 1, 1, 32, 3, masks, sizeof masks, px32, sizeof px32);
+    write_all(scratch_file("bgrx.bmp"), buf, n);
+    img = load_or_null(scratch_file("bgrx.bmp"), "RGB");
+    if (img) CHECK(img->pixels[0] == 3 && img->pixels[1] == 2 && img->pixels[2] == 1, "BGRX bitfields");
+    clip_image_free(img);
+    n = make_bmp(buf, 1, 1, 8, 1, pal, sizeof pal, px8, 2);
+    write_all(scratch_file("rle.bmp"), buf, n);
+    expect_failure(scratch_file("rle.bmp"), CLIP_ERR_UNSUPPORTED, "RLE");
+    n = make_bmp(buf, 1, 1, 24, 0, NULL, 0, px24, 4);
+    put32le(buf + 14, 52);
+    write_all(scratch_file("hdr52.bmp"), buf, n);
+    expect_failure(scratch_file("hdr52.bmp"), CLIP_ERR_UNSUPPORTED, "header");
+}
+
+/* ------------------------------------------------------------ limits, tails */
+
+static void test_limits_and_tails(void) {
+    /* A 100000x1 line: CLIP's resize would make it 22.4M pixels long. */
+    uint8_t *line = calloc(100000, 3);
+    clip_image *img = NULL;
+    CHECK(clip_image_from_rgb(line, 100000, 1, 0, &img) == CLIP_OK, "line image");
+    float *out = malloc(sizeof(float) * 3 * 224 * 224);
+    clip_preprocess_options o = clip_opts(224);
+    CHECK(clip_image_preprocess(img, &o, out) == CLIP_ERR_LIMIT, "over-long resize refused: %s", clip_last_error());
+    o.mode = CLIP_RESIZE_SQUASH;
+    CHECK(clip_image_preprocess(img, &o, out) == CLIP_OK, "squashing the line works: %s", clip_last_error());
+    o.mode = CLIP_RESIZE_PAD;
+    CHECK(clip_image_preprocess(img, &o, out) == CLIP_OK, "padding the line works");
+    clip_image_free(img);
+    /* 5000x1: preprocess computes only the crop, but the full resized
+     * image (1.1M x 224) is refused. */
+    CHECK(clip_image_from_rgb(line, 5000, 1, 0, &img) == CLIP_OK, "5000x1");
+    o = clip_opts(224);
+    CHECK(clip_image_preprocess(img, &o, out) == CLIP_OK, "5000x1 preprocess: %s", clip_last_error());
+    uint8_t *rgb = NULL;
+    int w, h;
+    CHECK(clip_image_resized_rgb(img, &o, &rgb, &w, &h) == CLIP_ERR_LIMIT && rgb == NULL, "huge resized refused");
+    clip_image_free(img);
+    free(line);
+    free(out);
+
+    /* Pillow stops reading after the image data: a PNG cut inside its IEND
+     * (or the last IDAT's CRC) still opens; one cut in the data does not. */
+    size_t size;
+    uint8_t *png = read_all(fixture_path("images/chelsea.png"), &size);
+    write_all(scratch_file("no_iend.png"), png, size - 12);
+    write_all(scratch_file("no_crc.png"), png, size - 14);
+    clip_image *a = load_or_null(scratch_file("no_iend.png"), "RGB");
+    clip_image *b = load_or_null(scratch_file("no_crc.png"), "RGB");
+    clip_image *c = load_or_null(fixture_path("images/chelsea.png"), "RGB");
+    if (a && b && c)
+        CHECK(memcmp(a->pixels, c->pixels, c->stride * (size_t)c->height) == 0 &&
+                  memcmp(b->pixels, c->pixels, c->stride * (size_t)c->height) == 0,
+              "tail-cut PNGs decode fully");
+    clip_image_free(a);
+    clip_image_free(b);
+    clip_image_free(c);
+    write_all(scratch_file("cut_data.png"), png, size - 100);
+    expect_failure(scratch_file("cut_data.png"), CLIP_ERR_IMAGE, "truncated PNG");
+    free(png);
+}
+
 int main(void) {
     test_reference("preprocess/expected_224.safetensors", 224);
     test_reference("preprocess/expected_336.safetensors", 336);
@@ -686,5 +832,8 @@ int main(void) {
     test_png_modes();
     test_jpeg_extras();
     test_png_write();
+    test_webp();
+    test_bmp();
+    test_limits_and_tails();
     return test_finish("test_image");
 }

@@ -10,6 +10,11 @@
 #include "image/resample.h"
 
 enum { PREPROCESS_MAX_SIZE = 8192 };
+/* Longest side the resize step may produce: Pillow passes sizes through
+ * float boxes, exact only below 2^24. */
+#define PREPROCESS_MAX_RESIZED ((int64_t)1 << 24)
+/* clip_image_resized_rgb materialises the whole resized image. */
+#define PREPROCESS_MAX_RESIZED_PIXELS ((int64_t)1 << 26)
 
 static const float CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -35,7 +40,11 @@ static clip_status make_plan(const clip_image *img, const clip_preprocess_option
     case CLIP_RESIZE_SHORTEST: {
         /* torchvision: new_long = int(size * long / short), a true division. */
         int shorter = w <= h ? w : h, longer = w <= h ? h : w;
-        int new_long = (int)((double)((int64_t)size * longer) / (double)shorter);
+        double exact_long = (double)((int64_t)size * longer) / (double)shorter;
+        if (exact_long >= (double)PREPROCESS_MAX_RESIZED)
+            return clip_fail(CLIP_ERR_LIMIT, "preprocess: a %dx%d image resized to %d on its shorter side is too long",
+                             w, h, size);
+        int new_long = (int)exact_long;
         p->rw = w <= h ? size : new_long;
         p->rh = w <= h ? new_long : size;
         p->x0 = half_round_even(p->rw - size);
@@ -70,50 +79,101 @@ static clip_status check_options(const clip_image *img, const clip_preprocess_op
     return CLIP_OK;
 }
 
-/* Window (x0, y0, cw, ch) of the image resized to rw x rh as packed RGB:
- * resize in the image's own mode with Pillow's rules, then convert. */
-static clip_status resized_window_rgb(const clip_image *img, int rw, int rh, int x0, int y0, int cw, int ch,
-                                      uint8_t *rgb) {
+/* ------------------------------------------------------------ rows */
+
+/* Undoes the premultiplication around an RGBA/LA resize, then passes on. */
+typedef struct unpremultiply_sink {
+    img_mode mode;
+    int width;
+    resample_sink next;
+    void *next_ctx;
+} unpremultiply_sink;
+
+static void unpremultiply_row(void *ctx, int y, uint8_t *row) {
+    unpremultiply_sink *u = ctx;
+    convert_unpremultiply_row(u->mode, row, u->width);
+    u->next(u->next_ctx, y, row);
+}
+
+/* Feeds the sink, row by row, the window (x0, y0, cw, ch) of the image
+ * resized to rw x rh in its own mode with Pillow's rules. */
+static clip_status resized_rows(const clip_image *img, int rw, int rh, int x0, int y0, int cw, int ch,
+                                resample_sink sink, void *ctx) {
     const int bpp = img->bpp;
-    const size_t row_bytes = (size_t)cw * (size_t)bpp;
+    resample_window win = {rw, rh, x0, y0, cw, ch};
     if (rw == img->width && rh == img->height) {
         /* Pillow's resize to the same size is a plain copy: no premultiplying. */
-        for (int y = 0; y < ch; y++)
-            convert_row_to_rgb(img->mode, (const uint8_t(*)[3])img->palette,
-                               img_row(img, y0 + y) + (size_t)x0 * (size_t)bpp, cw, rgb + (size_t)y * cw * 3);
+        uint8_t *line = malloc((size_t)cw * (size_t)bpp);
+        if (!line) return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
+        for (int y = 0; y < ch; y++) {
+            memcpy(line, img_row(img, y0 + y) + (size_t)x0 * (size_t)bpp, (size_t)cw * (size_t)bpp);
+            sink(ctx, y, line);
+        }
+        free(line);
         return CLIP_OK;
     }
-    uint8_t *native = malloc(row_bytes * (size_t)ch);
-    if (!native) return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
-    resample_window win = {rw, rh, x0, y0, cw, ch};
-    clip_status st;
-    if (img->mode == IMG_P || img->mode == IMG_1) {
-        st = resample_nearest(img->pixels, img->stride, img->width, img->height, bpp, &win, native, row_bytes);
-    } else if (img->mode == IMG_I) {
-        st = resample_bicubic_i32(img->pixels, img->stride, img->width, img->height, &win, native, row_bytes);
-    } else if (img->mode == IMG_RGBA || img->mode == IMG_LA) {
+    if (img->mode == IMG_P || img->mode == IMG_1)
+        return resample_nearest(img->pixels, img->stride, img->width, img->height, bpp, &win, sink, ctx);
+    if (img->mode == IMG_I)
+        return resample_bicubic_i32(img->pixels, img->stride, img->width, img->height, &win, sink, ctx);
+    if (img->mode == IMG_RGBA || img->mode == IMG_LA) {
         uint8_t *pre = malloc(img->stride * (size_t)img->height);
-        if (!pre) {
-            free(native);
-            return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
-        }
+        if (!pre) return clip_fail(CLIP_ERR_NO_MEMORY, "preprocess: out of memory");
         for (int y = 0; y < img->height; y++)
             convert_premultiply_row(img->mode, img_row(img, y), img->width, pre + (size_t)y * img->stride);
-        st = resample_bicubic_u8(pre, img->stride, img->width, img->height, img->channels, &win, native,
-                                 row_bytes);
+        unpremultiply_sink u = {img->mode, cw, sink, ctx};
+        clip_status st = resample_bicubic_u8(pre, img->stride, img->width, img->height, img->channels, &win,
+                                             unpremultiply_row, &u);
         free(pre);
-        for (int y = 0; st == CLIP_OK && y < ch; y++)
-            convert_unpremultiply_row(img->mode, native + (size_t)y * row_bytes, cw);
-    } else {
-        st = resample_bicubic_u8(img->pixels, img->stride, img->width, img->height, img->channels, &win,
-                                 native, row_bytes);
+        return st;
     }
-    for (int y = 0; st == CLIP_OK && y < ch; y++)
-        convert_row_to_rgb(img->mode, (const uint8_t(*)[3])img->palette, native + (size_t)y * row_bytes, cw,
-                           rgb + (size_t)y * cw * 3);
-    free(native);
-    return st;
+    return resample_bicubic_u8(img->pixels, img->stride, img->width, img->height, img->channels, &win, sink, ctx);
 }
+
+/* Rows to packed RGB in a caller's buffer. */
+typedef struct rgb_target {
+    const clip_image *img;
+    int width;
+    uint8_t *rgb;
+} rgb_target;
+
+static void rgb_row(void *ctx, int y, uint8_t *row) {
+    rgb_target *t = ctx;
+    convert_row_to_rgb(t->img->mode, (const uint8_t(*)[3])t->img->palette, row, t->width,
+                       t->rgb + (size_t)y * (size_t)t->width * 3);
+}
+
+/* Rows to normalised float32 planes, at (ox, oy) of a size x size tensor. */
+typedef struct tensor_target {
+    const clip_image *img;
+    int width, size, ox, oy;
+    const float (*lut)[256];
+    float *out;
+    uint8_t *rgb; /* one converted row, for modes not stored as RGBX */
+} tensor_target;
+
+static void tensor_row(void *ctx, int y, uint8_t *row) {
+    tensor_target *t = ctx;
+    const size_t plane = (size_t)t->size * (size_t)t->size;
+    size_t base = (size_t)(t->oy + y) * (size_t)t->size + (size_t)t->ox;
+    float *r = t->out + base, *g = r + plane, *b = g + plane;
+    const uint8_t *px = row;
+    int step = 4;
+    /* RGB and RGBA rows already hold R, G, B in their first three bytes. */
+    if (t->img->mode != IMG_RGB && t->img->mode != IMG_RGBA) {
+        convert_row_to_rgb(t->img->mode, (const uint8_t(*)[3])t->img->palette, row, t->width, t->rgb);
+        px = t->rgb;
+        step = 3;
+    }
+    const float *lr = t->lut[0], *lg = t->lut[1], *lb = t->lut[2];
+    for (int x = 0; x < t->width; x++, px += step) {
+        r[x] = lr[px[0]];
+        g[x] = lg[px[1]];
+        b[x] = lb[px[2]];
+    }
+}
+
+/* ------------------------------------------------------------ API */
 
 clip_status clip_image_resized_rgb(const clip_image *img, const clip_preprocess_options *opts, uint8_t **rgb,
                                    int *width, int *height) {
@@ -125,9 +185,13 @@ clip_status clip_image_resized_rgb(const clip_image *img, const clip_preprocess_
     if (st != CLIP_OK) return st;
     plan p;
     if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
+    if ((int64_t)p.rw * p.rh > PREPROCESS_MAX_RESIZED_PIXELS)
+        return clip_fail(CLIP_ERR_LIMIT, "clip_image_resized_rgb: the resized image would have %lld pixels",
+                         (long long)p.rw * p.rh);
     uint8_t *buf = malloc((size_t)p.rw * (size_t)p.rh * 3);
     if (!buf) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_resized_rgb: out of memory");
-    st = resized_window_rgb(img, p.rw, p.rh, 0, 0, p.rw, p.rh, buf);
+    rgb_target t = {img, p.rw, buf};
+    st = resized_rows(img, p.rw, p.rh, 0, 0, p.rw, p.rh, rgb_row, &t);
     if (st != CLIP_OK) {
         free(buf);
         return st;
@@ -161,28 +225,15 @@ clip_status clip_image_preprocess(const clip_image *img, const clip_preprocess_o
     for (int c = 0; c < 3; c++)
         for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
 
-    uint8_t *rgb = malloc((size_t)p.cw * (size_t)p.ch * 3);
-    if (!rgb) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_preprocess: out of memory");
-    st = resized_window_rgb(img, p.rw, p.rh, p.x0, p.y0, p.cw, p.ch, rgb);
-    if (st != CLIP_OK) {
-        free(rgb);
-        return st;
-    }
     const int size = opts->size;
     const size_t plane = (size_t)size * (size_t)size;
     if (p.cw != size || p.ch != size)
         for (int c = 0; c < 3; c++)
             for (size_t i = 0; i < plane; i++) out[c * plane + i] = lut[c][0]; /* black padding */
-    for (int y = 0; y < p.ch; y++) {
-        const uint8_t *row = rgb + (size_t)y * (size_t)p.cw * 3;
-        size_t base = (size_t)(p.oy + y) * (size_t)size + (size_t)p.ox;
-        float *r = out + base, *g = out + plane + base, *b = out + 2 * plane + base;
-        for (int x = 0; x < p.cw; x++) {
-            r[x] = lut[0][row[3 * x]];
-            g[x] = lut[1][row[3 * x + 1]];
-            b[x] = lut[2][row[3 * x + 2]];
-        }
-    }
+    uint8_t *rgb = malloc((size_t)p.cw * 3);
+    if (!rgb) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_preprocess: out of memory");
+    tensor_target t = {img, p.cw, size, p.ox, p.oy, (const float(*)[256])lut, out, rgb};
+    st = resized_rows(img, p.rw, p.rh, p.x0, p.y0, p.cw, p.ch, tensor_row, &t);
     free(rgb);
-    return CLIP_OK;
+    return st;
 }

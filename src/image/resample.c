@@ -6,24 +6,28 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "image/resample_kernels.h"
 
-static int simd_wanted = 1;
-static int simd_probe = -1;
+enum { RESAMPLE_MAX_WEIGHTS = 1 << 25 };
 
-int resample_set_simd(int enabled) {
-    int previous = simd_wanted;
-    simd_wanted = enabled;
-    return previous;
-}
+/* Atomics: any thread may resize while another flips the switch. */
+static _Atomic int simd_wanted = 1;
+static _Atomic int simd_probe = -1;
+
+int resample_set_simd(int enabled) { return atomic_exchange(&simd_wanted, enabled); }
 
 int resample_simd_active(void) {
-    if (simd_probe < 0) simd_probe = resample_cpu_has_avx2();
-    return simd_wanted && simd_probe;
+    int probe = atomic_load_explicit(&simd_probe, memory_order_relaxed);
+    if (probe < 0) {
+        probe = resample_cpu_has_avx2();
+        atomic_store_explicit(&simd_probe, probe, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&simd_wanted, memory_order_relaxed) && probe;
 }
 
 static double bicubic_filter(double x) {
@@ -57,8 +61,11 @@ static clip_status axis_init(axis *a, int in_size, int out_size, int first, int 
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * filterscale;
     double ks = ceil(support) * 2 + 1;
-    if (ks > (double)(INT_MAX / 8) || (double)count * ks > (double)(SIZE_MAX / 16))
-        return clip_fail(CLIP_ERR_LIMIT, "resize: filter support too large");
+    /* Extreme reductions (a 100-megapixel line squashed to 224) would need
+     * gigabytes of weights; Pillow fails on those with MemoryError. */
+    if ((double)count * ks > (double)RESAMPLE_MAX_WEIGHTS)
+        return clip_fail(CLIP_ERR_LIMIT, "resize: %d -> %d needs %.0f filter weights (limit %d)", in_size, out_size,
+                         (double)count * ks, RESAMPLE_MAX_WEIGHTS);
     a->ksize = (int)ceil(support) * 2 + 1;
     size_t n = (size_t)count * (size_t)a->ksize;
     a->bounds = malloc(sizeof(int) * 2 * (size_t)count);
@@ -203,18 +210,26 @@ static int window_ok(int src_w, int src_h, const resample_window *win) {
            win->w > 0 && win->h > 0 && win->x0 <= win->out_w - win->w && win->y0 <= win->out_h - win->h;
 }
 
-/* Both passes, streamed: horizontal rows go into a ring of ksize rows as
- * the vertical pass first needs them (its row ranges only move forward),
- * so the intermediate image is never held whole. */
+void resample_sink_buffer(void *ctx, int y, uint8_t *row) {
+    resample_buffer *b = ctx;
+    memcpy(b->dst + (size_t)y * b->stride, row, b->row_bytes);
+}
+
+/* Both passes, streamed: horizontal rows go into a ring as the vertical
+ * pass first needs them (its row ranges only move forward), so the
+ * intermediate image is never held whole. Rows are filtered two at a
+ * time, one ahead of need when necessary, so the ring has ksize + 1 slots. */
 static void resample_both(const uint8_t *src, size_t src_stride, const hpass *hp, const axis *v, int out_rows,
-                          size_t out_bytes, uint8_t *ring, const uint8_t **rows, uint8_t *dst, size_t dst_stride) {
-    const int slots = v->ksize;
+                          size_t out_bytes, uint8_t *ring, const uint8_t **rows, uint8_t *line,
+                          resample_sink sink, void *ctx) {
+    const int slots = v->ksize + 1;
+    const int last = v->bounds[2 * (out_rows - 1)] + v->bounds[2 * (out_rows - 1) + 1];
     int next = 0; /* first source row not yet filtered horizontally */
     for (int i = 0; i < out_rows; i++) {
         int first = v->bounds[2 * i], n = v->bounds[2 * i + 1], end = first + n;
         if (next < first) next = first;
         while (next < end) {
-            int count = end - next >= 2 ? 2 : 1;
+            int count = next + 1 < last ? 2 : 1;
             const uint8_t *in[2];
             uint8_t *out[2];
             for (int c = 0; c < count; c++) {
@@ -225,21 +240,78 @@ static void resample_both(const uint8_t *src, size_t src_stride, const hpass *hp
             next += count;
         }
         for (int y = 0; y < n; y++) rows[y] = ring + (size_t)((first + y) % slots) * out_bytes;
-        vrow(rows, n, v->ki + (size_t)i * (size_t)v->ksize, out_bytes, dst + (size_t)i * dst_stride);
+        vrow(rows, n, v->ki + (size_t)i * (size_t)v->ksize, out_bytes, line);
+        sink(ctx, i, line);
     }
 }
 
+/* The SIMD form of both passes: horizontal rows are produced in pairs
+ * (2m, 2m+1) stored interleaved, which lets the vertical pass take two taps
+ * per 16-bit multiply-add. Returns CLIP_ERR_UNSUPPORTED (no message) when a
+ * vertical coefficient does not split into int16 halves, so the caller
+ * uses the portable form instead; never happens for bicubic. */
+static clip_status resample_both_pairs(const uint8_t *src, size_t src_stride, int src_h, const hpass *hp,
+                                       const axis *v, int out_rows, size_t out_bytes, uint8_t *line,
+                                       resample_sink sink, void *ctx) {
+    const int most = v->ksize / 2 + 2; /* pairs one output row can touch */
+    const size_t lanes = out_bytes;  /* one int32 per byte position */
+    int32_t *khi = malloc(sizeof(int32_t) * (size_t)out_rows * (size_t)most);
+    int32_t *klo = malloc(sizeof(int32_t) * (size_t)out_rows * (size_t)most);
+    int32_t *ring = malloc(sizeof(int32_t) * lanes * (size_t)most + 32);
+    const int32_t **pairs = malloc(sizeof *pairs * (size_t)most);
+    clip_status st = CLIP_OK;
+    if (!khi || !klo || !ring || !pairs) {
+        st = clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < out_rows && st == CLIP_OK; i++) {
+        int f = v->bounds[2 * i], n = v->bounds[2 * i + 1];
+        const int32_t *k = v->ki + (size_t)i * (size_t)v->ksize;
+        for (int m = f >> 1, slot = 0; m <= (f + n - 1) >> 1; m++, slot++) {
+            int32_t ka = 2 * m >= f ? k[2 * m - f] : 0;
+            int32_t kb = 2 * m + 1 < f + n ? k[2 * m + 1 - f] : 0;
+            int32_t ha = ka >> 8, hb = kb >> 8; /* k = 256 * high + low */
+            if (ha < INT16_MIN || ha > INT16_MAX || hb < INT16_MIN || hb > INT16_MAX) st = CLIP_ERR_UNSUPPORTED;
+            khi[(size_t)i * most + slot] = (int32_t)((uint32_t)(uint16_t)ha | (uint32_t)(uint16_t)hb << 16);
+            klo[(size_t)i * most + slot] = (int32_t)((uint32_t)(ka & 255) | (uint32_t)(kb & 255) << 16);
+        }
+    }
+    if (st != CLIP_OK) goto done;
+    int next = 0; /* first pair not yet filtered horizontally */
+    for (int i = 0; i < out_rows; i++) {
+        int f = v->bounds[2 * i], n = v->bounds[2 * i + 1];
+        int m0 = f >> 1, m1 = (f + n - 1) >> 1;
+        if (next < m0) next = m0;
+        for (; next <= m1; next++) {
+            const uint8_t *row0 = src + (size_t)(2 * next) * src_stride;
+            const uint8_t *row1 = 2 * next + 1 < src_h ? row0 + src_stride : NULL;
+            resample_h4_pair_avx2(row0, row1, hp->src_w, hp->w, hp->h->bounds, hp->kexp, hp->kexp_stride,
+                                  hp->scratch, ring + (size_t)(next % most) * lanes);
+        }
+        for (int m = m0; m <= m1; m++) pairs[m - m0] = ring + (size_t)(m % most) * lanes;
+        resample_vpairs_avx2(pairs, m1 - m0 + 1, khi + (size_t)i * most, klo + (size_t)i * most, out_bytes, line);
+        sink(ctx, i, line);
+    }
+done:
+    free(khi);
+    free(klo);
+    free(ring);
+    free(pairs);
+    return st;
+}
+
 clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h, int channels,
-                                const resample_window *win, uint8_t *dst, size_t dst_stride) {
+                                const resample_window *win, resample_sink sink, void *ctx) {
     if (!window_ok(src_w, src_h, win))
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
     int need_h = win->out_w != src_w, need_v = win->out_h != src_h;
     size_t out_bytes = (size_t)win->w * (size_t)channels;
     axis h = {0}, v = {0};
     hpass hp = {0};
-    uint8_t *ring = NULL;
+    uint8_t *ring = NULL, *line = malloc(out_bytes + 32);
     const uint8_t **rows = NULL;
     clip_status st = CLIP_OK;
+    if (!line) goto no_memory;
     if (need_v && (st = axis_init(&v, src_h, win->out_h, win->y0, win->h, 1)) != CLIP_OK) goto done;
     if (need_h && (st = axis_init(&h, src_w, win->out_w, win->x0, win->w, 1)) != CLIP_OK) goto done;
     if (need_h) hpass_init(&hp, &h, win->w, channels, src_w);
@@ -248,31 +320,39 @@ clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w
         if (!rows) goto no_memory;
     }
     if (need_h && need_v) {
-        ring = malloc(out_bytes * (size_t)v.ksize);
+        if (hp.kexp) {
+            st = resample_both_pairs(src, src_stride, src_h, &hp, &v, win->h, out_bytes, line, sink, ctx);
+            if (st != CLIP_ERR_UNSUPPORTED) goto done;
+            st = CLIP_OK;
+        }
+        ring = malloc(out_bytes * (size_t)(v.ksize + 1));
         if (!ring) goto no_memory;
-        resample_both(src, src_stride, &hp, &v, win->h, out_bytes, ring, rows, dst, dst_stride);
+        resample_both(src, src_stride, &hp, &v, win->h, out_bytes, ring, rows, line, sink, ctx);
     } else if (need_h) {
         for (int y = 0; y < win->h; y++) {
             const uint8_t *in = src + (size_t)(win->y0 + y) * src_stride;
-            uint8_t *out = dst + (size_t)y * dst_stride;
-            hpass_run(&hp, &in, &out, 1);
+            hpass_run(&hp, &in, &line, 1);
+            sink(ctx, y, line);
         }
     } else if (need_v) {
         const uint8_t *base = src + (size_t)win->x0 * (size_t)channels;
         for (int i = 0; i < win->h; i++) {
             int first = v.bounds[2 * i], n = v.bounds[2 * i + 1];
             for (int y = 0; y < n; y++) rows[y] = base + (size_t)(first + y) * src_stride;
-            vrow(rows, n, v.ki + (size_t)i * (size_t)v.ksize, out_bytes, dst + (size_t)i * dst_stride);
+            vrow(rows, n, v.ki + (size_t)i * (size_t)v.ksize, out_bytes, line);
+            sink(ctx, i, line);
         }
     } else {
-        for (int y = 0; y < win->h; y++)
-            memcpy(dst + (size_t)y * dst_stride,
-                   src + (size_t)(win->y0 + y) * src_stride + (size_t)win->x0 * (size_t)channels, out_bytes);
+        for (int y = 0; y < win->h; y++) {
+            memcpy(line, src + (size_t)(win->y0 + y) * src_stride + (size_t)win->x0 * (size_t)channels, out_bytes);
+            sink(ctx, y, line);
+        }
     }
     goto done;
 no_memory:
     st = clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
 done:
+    free(line);
     free(ring);
     free(rows);
     hpass_free(&hp);
@@ -281,12 +361,12 @@ done:
     return st;
 }
 
+/* ------------------------------------------------------------ int32 */
+
 static void copy_rows(const uint8_t *src, size_t src_stride, size_t nbytes, int rows, uint8_t *dst,
                       size_t dst_stride) {
     for (int r = 0; r < rows; r++) memcpy(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, nbytes);
 }
-
-/* ------------------------------------------------------------ int32 */
 
 static int32_t round_up(double f) {
     /* Pillow's ROUND_UP; the clamp only guards against undefined casts. */
@@ -304,10 +384,10 @@ static int32_t get_i32(const uint8_t *row, int x) {
 
 static void put_i32(uint8_t *row, int x, int32_t v) { memcpy(row + (size_t)x * 4, &v, 4); }
 
-clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
-                                 const resample_window *win, uint8_t *dst, size_t dst_stride) {
-    if (!window_ok(src_w, src_h, win))
-        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
+/* Mode "I" is rare (16-bit grey PNGs), so it keeps the simple two-buffer
+ * form: the window goes into `dst`, then to the sink. */
+static clip_status bicubic_i32_window(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                                      const resample_window *win, uint8_t *dst, size_t dst_stride) {
     int need_h = win->out_w != src_w, need_v = win->out_h != src_h;
     axis h = {0}, v = {0};
     uint8_t *temp = NULL;
@@ -367,20 +447,38 @@ done:
     return st;
 }
 
+clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                                 const resample_window *win, resample_sink sink, void *ctx) {
+    if (!window_ok(src_w, src_h, win))
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
+    size_t row_bytes = (size_t)win->w * 4;
+    uint8_t *window = malloc(row_bytes * (size_t)win->h);
+    if (!window) return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+    clip_status st = bicubic_i32_window(src, src_stride, src_w, src_h, win, window, row_bytes);
+    for (int y = 0; st == CLIP_OK && y < win->h; y++) sink(ctx, y, window + (size_t)y * row_bytes);
+    free(window);
+    return st;
+}
+
 /* ------------------------------------------------------------ nearest */
 
 /* Pillow's COORD(): floor for non-negative values, -1 for negatives. */
 static int coord(double v) { return v < 0.0 ? -1 : (int)v; }
 
 clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, int src_h, int bpp,
-                             const resample_window *win, uint8_t *dst, size_t dst_stride) {
+                             const resample_window *win, resample_sink sink, void *ctx) {
     if (!window_ok(src_w, src_h, win))
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
     /* The affine matrix Pillow's _resize builds for NEAREST with the default box. */
     double a0 = (double)((float)src_w - 0.0f) / win->out_w;
     double a4 = (double)((float)src_h - 0.0f) / win->out_h;
     int *xin = calloc((size_t)win->w, sizeof(int));
-    if (!xin) return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+    uint8_t *out = malloc((size_t)win->w * (size_t)bpp);
+    if (!xin || !out) {
+        free(xin);
+        free(out);
+        return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory");
+    }
     /* Positions accumulate by repeated addition, exactly as ImagingScaleAffine
      * does, from column 0 even when the window starts later. */
     int xmin = win->out_w, xmax = 0;
@@ -397,7 +495,6 @@ clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, i
     double yo = 0.0f + a4 * 0.5;
     for (int y = 0; y < win->y0; y++) yo += a4;
     for (int y = 0; y < win->h; y++) {
-        uint8_t *out = dst + (size_t)y * dst_stride;
         memset(out, 0, (size_t)win->w * (size_t)bpp);
         int yi = coord(yo);
         if (yi >= 0 && yi < src_h) {
@@ -406,8 +503,10 @@ clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, i
                 memcpy(out + (size_t)(x - win->x0) * (size_t)bpp, in + (size_t)xin[x - win->x0] * (size_t)bpp,
                        (size_t)bpp);
         }
+        sink(ctx, y, out);
         yo += a4;
     }
     free(xin);
+    free(out);
     return CLIP_OK;
 }

@@ -18,16 +18,26 @@ typedef struct resample_window {
     int x0, y0, w, h; /* the part to compute */
 } resample_window;
 
+/* Receives row y (0-based, top of the window first) of the result; it
+ * may modify the row, which is only valid during the call. */
+typedef void (*resample_sink)(void *ctx, int y, uint8_t *row);
+
 /* 8-bit interleaved samples, `channels` of them per pixel (1, 2 or 4). */
 clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h,
-                                int channels, const resample_window *win, uint8_t *dst,
-                                size_t dst_stride);
-/* Mode "I": double weights, each pass rounds to int32. Strides in bytes. */
+                                int channels, const resample_window *win, resample_sink sink, void *ctx);
+/* Mode "I": int32 samples, double weights, each pass rounds to int32. */
 clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
-                                 const resample_window *win, uint8_t *dst, size_t dst_stride);
+                                 const resample_window *win, resample_sink sink, void *ctx);
 /* Nearest neighbour on pixels of `bpp` bytes. */
 clip_status resample_nearest(const uint8_t *src, size_t src_stride, int src_w, int src_h, int bpp,
-                             const resample_window *win, uint8_t *dst, size_t dst_stride);
+                             const resample_window *win, resample_sink sink, void *ctx);
+
+/* A sink that stores rows of `row_bytes` into `dst`, `stride` apart. */
+typedef struct resample_buffer {
+    uint8_t *dst;
+    size_t stride, row_bytes;
+} resample_buffer;
+void resample_sink_buffer(void *ctx, int y, uint8_t *row);
 
 /* Vector kernels are used when the CPU has them; tests switch them off
  * to check that both paths agree. Returns the previous setting. */

@@ -102,9 +102,14 @@ int cmd_preprocess(int argc, char **argv) {
     for (int i = 0; i < n_inputs; i++) {
         const char *path = argv[optind + i];
         clip_image *img = NULL;
-        if (clip_image_load_file(path, &io, &img) != CLIP_OK ||
-            clip_image_preprocess(img, &po, tensors + per_image * (size_t)written) != CLIP_OK) {
-            fprintf(stderr, "clip preprocess: skipping %s: %s\n", path, clip_last_error());
+        if (clip_image_load_file(path, &io, &img) != CLIP_OK) {
+            /* Load errors already name the file. */
+            fprintf(stderr, "clip preprocess: skipped %s\n", clip_last_error());
+            failed++;
+            continue;
+        }
+        if (clip_image_preprocess(img, &po, tensors + per_image * (size_t)written) != CLIP_OK) {
+            fprintf(stderr, "clip preprocess: skipped %s: %s\n", path, clip_last_error());
             clip_image_free(img);
             failed++;
             continue;
