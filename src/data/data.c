@@ -13,8 +13,8 @@ static const char *const fashion_classes[] = {"T-shirt/top", "trouser", "pullove
 /* Training captions; evaluation uses other wordings (clip_default_templates)
  * so zero-shot accuracy is measured on prompts the model never saw. */
 static const char *const training_templates[] = {
-    "a photo of a {}.", "a {}.", "a picture of a {}.", "an item of clothing: a {}.", "this is a {}.",
-    "a product photo of a {}.", NULL,
+    "a {}.", "a picture of a {}.", "an item of clothing: a {}.", "this is a {}.", "a product photo of a {}.",
+    "a {} on a plain background.", NULL,
 };
 
 const char *const *clip_data_default_templates(void) { return training_templates; }
