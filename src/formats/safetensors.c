@@ -23,7 +23,18 @@ struct st_file {
     st_tensor **sorted; /* by name, for lookup */
     char **meta_keys, **meta_values;
     size_t n_meta;
+    /* Tables (st_table_*): tensor array capacity, names not yet indexed,
+     * and what the tensors borrow from. */
+    size_t tensor_cap;
+    int unsorted;
+    struct st_keep *keep;
 };
+
+typedef struct st_keep {
+    void *resource;
+    void (*release)(void *);
+    struct st_keep *next;
+} st_keep;
 
 static const struct {
     const char *name;
@@ -42,6 +53,8 @@ size_t st_dtype_size(st_dtype dtype) {
 }
 
 const char *st_dtype_name(st_dtype dtype) {
+    if (dtype == ST_Q8_0) return "Q8_0";
+    if (dtype == ST_Q4_0) return "Q4_0";
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dtype) return dtype_table[i].name;
     return "?";
@@ -65,6 +78,12 @@ static int compare_tensor_names(const void *a, const void *b) {
 
 void st_close(st_file *f) {
     if (!f) return;
+    for (st_keep *k = f->keep; k;) {
+        st_keep *next = k->next;
+        k->release(k->resource);
+        free(k);
+        k = next;
+    }
     for (size_t i = 0; i < f->n_tensors; i++) free((char *)f->tensors[i].name);
     for (size_t i = 0; i < f->n_meta; i++) {
         free(f->meta_keys[i]);
@@ -256,6 +275,11 @@ const st_tensor *st_at(const st_file *f, size_t i) { return i < f->n_tensors ? &
 const char *st_path(const st_file *f) { return f->path; }
 
 const st_tensor *st_find(const st_file *f, const char *name) {
+    if (f->unsorted) {
+        for (size_t i = 0; i < f->n_tensors; i++)
+            if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+        return NULL;
+    }
     size_t lo = 0, hi = f->n_tensors;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -476,4 +500,136 @@ clip_status st_writer_finish(st_writer *w, const char *path) {
         return clip_fail(CLIP_ERR_IO, "%s: write failed", path);
     }
     return atomic_file_commit(&af);
+}
+
+/* ---- tables built by other readers ---- */
+
+size_t st_dtype_bytes(st_dtype dtype, int64_t numel) {
+    if (numel < 0) return 0;
+    if (dtype == ST_Q8_0 || dtype == ST_Q4_0) {
+        if (numel % ST_QBLOCK) return 0;
+        return (size_t)(numel / ST_QBLOCK) * (dtype == ST_Q8_0 ? 34u : 18u);
+    }
+    return (size_t)numel * st_dtype_size(dtype);
+}
+
+st_file *st_table_new(const char *path) {
+    st_file *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->path = strdup(path ? path : "<table>");
+    if (!f->path) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+clip_status st_table_add(st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                         const void *data, size_t nbytes) {
+    if (ndim < 0 || ndim > ST_MAX_DIMS)
+        return clip_fail(CLIP_ERR_FORMAT, "%s: tensor '%s': %d dimensions (at most %d)", f->path, name, ndim,
+                         ST_MAX_DIMS);
+    if (st_dtype_bytes(dtype, 1) == 0 && dtype != ST_Q8_0 && dtype != ST_Q4_0)
+        return clip_fail(CLIP_ERR_DTYPE, "%s: tensor '%s': unknown dtype %d", f->path, name, (int)dtype);
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] != 0 && numel > INT64_MAX / 16 / shape[i]))
+            return clip_fail(CLIP_ERR_FORMAT, "%s: tensor '%s': bad or too large shape", f->path, name);
+        numel *= shape[i];
+    }
+    int quantised = dtype == ST_Q8_0 || dtype == ST_Q4_0;
+    if (quantised && (ndim == 0 || shape[ndim - 1] % ST_QBLOCK != 0))
+        return clip_fail(CLIP_ERR_SHAPE, "%s: tensor '%s': %s needs a last dimension divisible by %d", f->path, name,
+                         st_dtype_name(dtype), ST_QBLOCK);
+    size_t expected = st_dtype_bytes(dtype, numel);
+    if (nbytes != expected)
+        return clip_fail(CLIP_ERR_FORMAT, "%s: tensor '%s': %zu data bytes for a shape needing %zu", f->path, name,
+                         nbytes, expected);
+    if (!data && nbytes)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "%s: tensor '%s': no data", f->path, name);
+    if (f->n_tensors + 1 > f->tensor_cap) {
+        size_t cap = f->tensor_cap ? f->tensor_cap * 2 : 64;
+        if (cap < f->n_tensors + 1) cap = f->n_tensors + 1;
+        st_tensor *grown = realloc(f->tensors, cap * sizeof *grown);
+        if (!grown) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+        f->tensors = grown;
+        st_tensor **sorted = realloc(f->sorted, cap * sizeof *sorted);
+        if (!sorted) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+        f->sorted = sorted;
+        f->tensor_cap = cap;
+    }
+    st_tensor *t = &f->tensors[f->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    if (!t->name) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->numel = numel;
+    t->data = data;
+    t->nbytes = nbytes;
+    f->n_tensors++;
+    f->unsorted = 1; /* the array may have moved: index again at finish */
+    return CLIP_OK;
+}
+
+clip_status st_table_set_mapping(st_file *f, const void *base, size_t size) {
+    if (f->mapped && f->base) munmap((void *)f->base, f->size);
+    f->base = base;
+    f->size = size;
+    f->mapped = base != NULL;
+    return CLIP_OK;
+}
+
+clip_status st_table_keep(st_file *f, void *resource, void (*release)(void *)) {
+    st_keep *k = malloc(sizeof *k);
+    if (!k) {
+        release(resource);
+        return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+    }
+    k->resource = resource;
+    k->release = release;
+    k->next = f->keep;
+    f->keep = k;
+    return CLIP_OK;
+}
+
+clip_status st_table_set_metadata(st_file *f, const char *key, const char *value) {
+    char *v = strdup(value);
+    if (!v) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        if (strcmp(f->meta_keys[i], key) == 0) {
+            free(f->meta_values[i]);
+            f->meta_values[i] = v;
+            return CLIP_OK;
+        }
+    }
+    char *k = strdup(key);
+    char **keys = realloc(f->meta_keys, (f->n_meta + 1) * sizeof *keys);
+    if (keys) f->meta_keys = keys;
+    char **values = keys ? realloc(f->meta_values, (f->n_meta + 1) * sizeof *values) : NULL;
+    if (values) f->meta_values = values;
+    if (!k || !keys || !values) {
+        free(k);
+        free(v);
+        return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+    }
+    f->meta_keys[f->n_meta] = k;
+    f->meta_values[f->n_meta] = v;
+    f->n_meta++;
+    return CLIP_OK;
+}
+
+clip_status st_table_finish(st_file *f) {
+    if (f->n_tensors && !f->sorted) {
+        f->sorted = calloc(f->n_tensors, sizeof *f->sorted);
+        if (!f->sorted) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
+    }
+    for (size_t i = 0; i < f->n_tensors; i++) f->sorted[i] = &f->tensors[i];
+    qsort(f->sorted, f->n_tensors, sizeof(st_tensor *), compare_tensor_names);
+    for (size_t i = 1; i < f->n_tensors; i++)
+        if (strcmp(f->sorted[i - 1]->name, f->sorted[i]->name) == 0)
+            return clip_fail(CLIP_ERR_FORMAT, "%s: tensor '%s' appears twice", f->path, f->sorted[i]->name);
+    f->unsorted = 0;
+    return CLIP_OK;
 }

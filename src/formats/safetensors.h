@@ -8,7 +8,14 @@
 
 typedef enum st_dtype {
     ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
+    /* ggml's block-quantised types (blocks of 32 values along the last
+     * dimension, each with a float16 scale). The safetensors format has no
+     * such dtypes: only tables built by other readers (GGUF, clip.c's
+     * quantised files) hold them, and st_dtype_size() is 0 for them. */
+    ST_Q8_0, ST_Q4_0,
 } st_dtype;
+
+enum { ST_QBLOCK = 32 };
 
 enum { ST_MAX_DIMS = 8 };
 /* Headers bigger than this are refused before any allocation. */
@@ -48,6 +55,31 @@ const char *st_path(const st_file *file);
 size_t st_dtype_size(st_dtype dtype);
 const char *st_dtype_name(st_dtype dtype);
 int st_dtype_from_name(const char *name, st_dtype *out);
+/* Storage bytes of `numel` values (whole blocks for the quantised types);
+ * 0 for a quantised count that is not a whole number of blocks. */
+size_t st_dtype_bytes(st_dtype dtype, int64_t numel);
+
+/* Tables built by other readers (PyTorch archives, GGUF): the same st_file
+ * the loader reads, filled tensor by tensor. Tensors borrow their data;
+ * what they borrow from (a file mapping, a converted buffer, another
+ * st_file) is handed to the table with st_table_set_mapping/st_table_keep
+ * and released by st_close. `path` names the table in messages. */
+st_file *st_table_new(const char *path);
+/* `nbytes` must equal st_dtype_bytes(dtype, numel of shape); quantised
+ * tensors need a last dimension that is a multiple of ST_QBLOCK. The name
+ * is copied. Works on any st_file, also one from st_open. */
+clip_status st_table_add(st_file *file, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                         const void *data, size_t nbytes);
+/* A read-only mapping the tensors point into, munmap()ed by st_close. */
+clip_status st_table_set_mapping(st_file *file, const void *base, size_t size);
+/* Calls release(resource) at st_close, in reverse order of keeping. On
+ * failure (out of memory) the resource is released at once. */
+clip_status st_table_keep(st_file *file, void *resource, void (*release)(void *));
+/* Adds or replaces a metadata entry (both strings copied). */
+clip_status st_table_set_metadata(st_file *file, const char *key, const char *value);
+/* Indexes the names for st_find and rejects duplicates. (st_find works
+ * before this too, by a linear search.) */
+clip_status st_table_finish(st_file *file);
 
 /* Writer: collects tensors (data copied at finish) and metadata, then writes
  * the file atomically with tensors aligned as the format's convention. */

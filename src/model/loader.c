@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "formats/dequant.h"
 #include "model/model_internal.h"
 
 typedef struct loader {
@@ -87,33 +88,8 @@ static clip_status bind(loader *ld, const char *name, int ndim, const int64_t *s
     }
     float *dst = own(model, (size_t)t->numel * sizeof(float));
     if (!dst) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory converting '%s'", st_path(ld->file), t->name);
-    const uint8_t *src = t->data;
-    for (int64_t i = 0; i < t->numel; i++) {
-        switch (t->dtype) {
-        case ST_F32: memcpy(&dst[i], src + 4 * i, 4); break;
-        case ST_F16: {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = st_half_to_float(h);
-            break;
-        }
-        case ST_BF16: {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = st_bf16_to_float(h);
-            break;
-        }
-        case ST_F64: {
-            double d;
-            memcpy(&d, src + 8 * i, 8);
-            dst[i] = (float)d;
-            break;
-        }
-        default:
-            return clip_fail(CLIP_ERR_DTYPE, "%s: tensor '%s' has dtype %s; weights must be F32, F16, BF16 or F64",
-                             st_path(ld->file), t->name, st_dtype_name(t->dtype));
-        }
-    }
+    clip_status st = tensor_to_f32(t, dst);
+    if (st != CLIP_OK) return clip_fail_context(st, "%s: ", st_path(ld->file));
     *out = dst;
     return CLIP_OK;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "formats/tensor_file.h"
 #include "model/model_internal.h"
 #include "tokenizer/tokenizer.h"
 
@@ -15,7 +16,8 @@
 static char *resolve_model_path(const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return strdup(path);
-    static const char *candidates[] = {"model.safetensors", "open_clip_model.safetensors", "clip.safetensors"};
+    static const char *candidates[] = {"model.safetensors", "open_clip_model.safetensors", "clip.safetensors",
+                                       "pytorch_model.bin", "open_clip_pytorch_model.bin"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         size_t len = strlen(path) + strlen(candidates[i]) + 2;
         char *full = malloc(len);
@@ -42,7 +44,7 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
     if (opts && opts->vocab_path) model->vocab_path = strdup(opts->vocab_path);
     clip_status st = model->path ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
     if (st == CLIP_OK) {
-        model->info.format = "safetensors";
+        model->info.format = tensor_file_format(file);
         st = model_bind_weights(model);
     }
     if (st == CLIP_OK) {
@@ -66,7 +68,7 @@ clip_status clip_model_load(const char *path, const clip_load_options *opts, cli
     char *resolved = resolve_model_path(path);
     if (!resolved) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
     st_file *file = NULL;
-    clip_status st = st_open(resolved, &file);
+    clip_status st = tensor_file_open(resolved, &file);
     if (st == CLIP_OK) st = clip_model_from_safetensors(file, resolved, opts, out);
     free(resolved);
     return st;

@@ -1,5 +1,7 @@
 #include "cli_util.h"
 
+#include "fetch/resolve.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,16 @@ int cli_load_model(const char *command, const char *path, int threads, const cha
         return 0;
     }
     clip_load_options opts = {.n_threads = threads, .vocab_path = vocab};
-    if (clip_model_load(path, &opts, out) != CLIP_OK) {
+    /* Known names (ViT-B-32, openai/clip-vit-base-patch32, URLs) come from
+     * the download cache, fetched when missing; paths pass through. */
+    char *resolved = NULL;
+    if (clip_resolve_model(path, &resolved) != CLIP_OK) {
+        cli_error(command, NULL);
+        return 0;
+    }
+    clip_status st = clip_model_load(resolved, &opts, out);
+    free(resolved);
+    if (st != CLIP_OK) {
         cli_error(command, NULL);
         return 0;
     }
