@@ -55,6 +55,25 @@ check "trained model embeds text with its embedded vocabulary" 0 $?
 "$bin" eval -m "$tmp/whole/model.safetensors" --zeroshot fashion-mnist:test --items 500 > "$tmp/eval.json"
 check "eval runs" 0 $?
 grep -q '"top1"' "$tmp/eval.json"; check "eval prints top1" 0 $?
+# clip classify over the same test images reproduces clip eval's accuracy
+# (same preprocessing, same built-in templates).
+"$bin" eval --save-images "$tmp/test-images" --zeroshot fashion-mnist:test --items 500
+check "save test images" 0 $?
+classes="T-shirt/top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle boot"
+"$bin" classify -m "$tmp/whole/model.safetensors" "$tmp"/test-images/*.png --labels "$classes" --top 1 --no-cache \
+  > "$tmp/classify.jsonl"
+check "classify runs" 0 $?
+correct=0 total=0
+while IFS= read -r line; do
+  truth=$(printf '%s' "$line" | sed -E 's/.*[0-9]{5}_([^.]*)\.png".*/\1/')
+  guess=$(printf '%s' "$line" | sed -E 's/.*"labels": \[\{"label": "([^"]*)".*/\1/' | tr '/ ' '--')
+  total=$((total + 1))
+  [ "$truth" = "$guess" ] && correct=$((correct + 1))
+done < "$tmp/classify.jsonl"
+eval_top1=$(grep -o '"top1": [0-9.]*' "$tmp/eval.json" | sed 's/.*: //')
+check "classify covers 500 images" 500 "$total"
+check "classify accuracy equals clip eval's" "$eval_top1" "$(awk -v c=$correct -v t=$total 'BEGIN { printf "%.4f", c / t }')"
+
 "$bin" train --resume "$tmp/nothing-here" >/dev/null 2>&1
 check "resume without a run folder fails" 1 $?
 
