@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clip_index.h"
 #include "formats/npy.h"
 #include "harness.h"
 
@@ -37,6 +38,37 @@ static void npy_writer(const char *path) {
         for (int i = 0; i < ROWS * DIM; i++) data[i] = (float)version;
         npy_write_f32(path, 2, shape, data);
     }
+}
+
+/* Writer loops until killed: caption indexes alternating between two
+ * caption files of 150 and 250 lines. */
+static char captions_a[700], captions_b[700];
+static void index_writer(const char *path) {
+    clip_model *model = NULL;
+    clip_load_options opts = {.n_threads = 1};
+    if (clip_model_load(fixture_path("models/tiny-vit.safetensors"), &opts, &model) != CLIP_OK) _exit(1);
+    for (int version = 0;; version++) {
+        clip_index_build_options o = {.kind = CLIP_INDEX_TEXTS, .source = version % 2 ? captions_b : captions_a,
+                                      .output = path};
+        clip_index_build_report report;
+        if (clip_index_build(model, &o, &report) == CLIP_OK) clip_index_build_report_free(&report);
+    }
+}
+
+static int index_intact(const char *path) {
+    clip_index *index = NULL;
+    if (clip_index_open(path, &index) != CLIP_OK) {
+        fprintf(stderr, "  not loadable: %s\n", clip_last_error());
+        return 0;
+    }
+    clip_index_info info;
+    int ok = clip_index_get_info(index, &info) == CLIP_OK && (info.count == 150 || info.count == 250);
+    for (int64_t i = 0; ok && i < info.count; i++) {
+        clip_index_item item;
+        ok = clip_index_get_item(index, i, &item) == CLIP_OK;
+    }
+    clip_index_free(index);
+    return ok;
 }
 
 static int model_intact(const char *path) {
@@ -103,6 +135,19 @@ int main(void) {
     fixtures_dir(); /* fail loudly without fixtures, like every test */
     kill_loop("model files (safetensors)", model_path, model_writer, model_intact);
     kill_loop("embeddings (.npy)", npy_path, npy_writer, npy_intact);
+    setenv("CLIP_VOCAB", fixture_path("vocab/bpe_simple_vocab_16e6.txt.gz"), 1);
+    snprintf(captions_a, sizeof captions_a, "%s/captions_a.txt", scratch_dir());
+    snprintf(captions_b, sizeof captions_b, "%s/captions_b.txt", scratch_dir());
+    FILE *fa = fopen(captions_a, "w"), *fb = fopen(captions_b, "w");
+    for (int i = 0; i < 250; i++) {
+        if (i < 150) fprintf(fa, "caption number %d of the first set\n", i);
+        fprintf(fb, "a photo of thing %d in the second set\n", i);
+    }
+    fclose(fa);
+    fclose(fb);
+    char index_path[700];
+    snprintf(index_path, sizeof index_path, "%s/captions.index", scratch_dir());
+    kill_loop("caption indexes", index_path, index_writer, index_intact);
     /* Killed writers leave their temporary files behind (they cannot clean
      * up after SIGKILL); they never replace the real file. */
     return test_finish("test_crash_safety");
