@@ -153,6 +153,20 @@ int main(void) {
         free(caption);
         clip_data_close(d);
     }
+    /* An empty caption member (found by fuzz_data: it has no bytes at all). */
+    const char *empty_names[2] = {"k.png", "k.txt"};
+    const char *empty_files[2] = {img_copy, ""};
+    snprintf(path, sizeof path, "%s/empty-caption.tar", scratch_dir());
+    write_tar(path, empty_names, empty_files, 2, 0);
+    CHECK(clip_data_open(path, NULL, &d) == CLIP_OK && clip_data_size(d) == 1, "empty caption: %s", clip_last_error());
+    if (d) {
+        CHECK(clip_data_get(d, 0, &rng, &img, &caption, &label) == CLIP_OK && caption && caption[0] == '\0',
+              "empty caption reads as \"\"");
+        clip_image_free(img);
+        free(caption);
+        clip_data_close(d);
+        unlink(path);
+    }
     /* A folder of shards. */
     CHECK(clip_data_open(scratch_dir(), NULL, &d) == CLIP_OK && clip_data_size(d) == 2, "shard folder: %s",
           clip_last_error());

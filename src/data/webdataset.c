@@ -156,7 +156,8 @@ static clip_status scan_shard(clip_data *d, const shard_map *shard, int64_t *cap
             st = member_bytes(a, shard, name, &text, &size, &owned);
             if (st == CLIP_OK) {
                 if (size > CLIP_DATA_MAX_CAPTION) size = CLIP_DATA_MAX_CAPTION;
-                p.caption = strndup((const char *)text, size);
+                /* an empty member has no bytes at all: its caption is "" */
+                p.caption = text ? strndup((const char *)text, size) : strdup("");
                 free(owned);
                 if (!p.caption) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
             }
