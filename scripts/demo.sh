@@ -4,11 +4,11 @@
 # dataset-fashion-mnist), print its zero-shot accuracy on the 10,000 test
 # images with prompt templates the training captions never used, and
 # classify a few test images by prompt.
-#   EPOCHS (default 6) sets the training length; THREADS the worker threads.
+#   EPOCHS (default 8) sets the training length; THREADS the worker threads.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 fixtures=${CLIP_FIXTURES:-$here/../shared/fixtures}
-epochs=${EPOCHS:-6}
+epochs=${EPOCHS:-8}
 bash "$here/scripts/install-deps.sh"
 cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$here/build" -j"$(nproc)"
