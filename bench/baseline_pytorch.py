@@ -14,6 +14,7 @@ Run with OMP_WAIT_POLICY=PASSIVE (set below when absent): OpenMP's default
 spin-waiting makes 2 threads far slower than 1 on a shared machine.
 """
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -275,6 +276,20 @@ def make_tokens(batch, context, kind, gen):
     return tokens
 
 
+def set_threads(n):
+    """torch.set_num_threads(n), and the same for OpenBLAS: Debian's torch
+    does its matrix products through the system BLAS (OpenBLAS), whose own
+    thread pool ignores set_num_threads and would use every core."""
+    torch.set_num_threads(n)
+    with open("/proc/self/maps") as maps:
+        libs = {line.split()[-1] for line in maps if "openblas" in line.split()[-1].lower()}
+    for path in sorted(libs):
+        try:
+            ctypes.CDLL(path).openblas_set_num_threads(n)
+        except (OSError, AttributeError):
+            pass
+
+
 def timed(fn, warmup, iters):
     for _ in range(warmup):
         fn()
@@ -384,7 +399,7 @@ def main():
                 x = make_tokens(batch, C, tower, gen)
                 fn = lambda: model.encode_text(x)  # noqa: E731
             for threads in [int(t) for t in args.threads.split(",")]:
-                torch.set_num_threads(threads)
+                set_threads(threads)
                 with torch.inference_mode():
                     wmed, wmin, wmax, cmed = timed(fn, args.warmup, args.iters)
                 print(f"  {tower:9} {batch:5d} {threads:3d} | {batch / wmed:9.2f} ({batch / wmax:7.2f}.."

@@ -33,6 +33,7 @@ typedef struct options {
     int iters, warmup;
     int image, text_full, text_short;
     int tsv;
+    int no_cache;
 } options;
 
 static double now(clockid_t clock) {
@@ -74,7 +75,8 @@ static void usage(FILE *out) {
           "  --iters N         timed runs per configuration (default 5)\n"
           "  --warmup N        untimed runs first (default 1)\n"
           "  --towers LIST     image,text77,textshort (default all three)\n"
-          "  --tsv             also print one RESULT line per configuration (for compare.sh)\n",
+          "  --tsv             also print one RESULT line per configuration (for compare.sh)\n"
+          "  --no-cache        leave the model without a packed-weight cache (repacks every call)\n",
           out);
 }
 
@@ -84,6 +86,7 @@ static void parse_options(int argc, char **argv, options *o) {
         {"batch", required_argument, NULL, 'b'},  {"threads", required_argument, NULL, 't'},
         {"iters", required_argument, NULL, 'i'},  {"warmup", required_argument, NULL, 'w'},
         {"towers", required_argument, NULL, 'T'}, {"tsv", no_argument, NULL, 's'},
+        {"no-cache", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     *o = (options){.dir = "/tmp/clip-bench", .iters = 5, .warmup = 1, .image = 1, .text_full = 1, .text_short = 1};
     snprintf(o->models, sizeof o->models, "ViT-B-32");
@@ -104,6 +107,7 @@ static void parse_options(int argc, char **argv, options *o) {
             o->text_short = strstr(optarg, "textshort") != NULL;
             break;
         case 's': o->tsv = 1; break;
+        case 'n': o->no_cache = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -213,7 +217,10 @@ static void bench_model(const char *name, const options *o) {
     }
     /* Until the model gives its nn context a weight cache itself (see
      * docs/performance.md), the benchmark does; a no-op once it does. */
-    if (nn_ctx_init(&model->nn) != CLIP_OK) exit(1);
+    if (o->no_cache)
+        nn_ctx_release(&model->nn);
+    else if (nn_ctx_init(&model->nn) != CLIP_OK)
+        exit(1);
     double load_s = now(CLOCK_MONOTONIC) - t0;
     clip_model_info info;
     clip_model_get_info(model, &info);

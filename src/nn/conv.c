@@ -1,53 +1,131 @@
+/* Convolution as a product: y[Cout, pixels] = weight[Cout, Cin*k*k] . col,
+ * where col's rows are (cin, ky, kx) in the weight's flattening order. The
+ * col operand is never materialised: it is gathered from the image straight
+ * into the tile kernels' panel layout, one panel of output pixels at a time,
+ * and the weight is packed once (the context's cache). */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "nn/nn.h"
+#include "core/error.h"
+#include "nn/kernels.h"
 
 size_t nn_conv2d_scratch_floats(int Cin, int H, int W, int kernel, int stride, int pad) {
-    if (kernel == 1 && stride == 1 && pad == 0) return 0;
-    return (size_t)Cin * kernel * kernel * nn_conv_out_size(H, kernel, stride, pad) *
-           nn_conv_out_size(W, kernel, stride, pad);
+    (void)Cin, (void)H, (void)W, (void)kernel, (void)stride, (void)pad;
+    return 0; /* no im2col buffer any more */
 }
 
-/* Rows of `col` are (cin, ky, kx) in the weight's flattening order, columns
- * the output pixels, so y = weight[Cout, Cin*k*k] . col. */
-static void im2col(const float *x, int Cin, int H, int W, int k, int stride, int pad, int Ho, int Wo,
-                   float *col) {
-    for (int c = 0; c < Cin; c++) {
+typedef struct conv_src {
+    const float *x; /* one image [Cin, H, W] */
+    int Cin, H, W, k, stride, pad, Ho, Wo;
+} conv_src;
+
+static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+/* Output pixels [j0, j0 + run) of one output row `oy`, starting at column
+ * ox0, for every (c, ky, kx) row of the panel. */
+static void gather_run(const conv_src *s, int nr, int oy, int ox0, int run, float *dst) {
+    int k = s->k, st = s->stride;
+    for (int c = 0; c < s->Cin; c++)
         for (int ky = 0; ky < k; ky++) {
-            for (int kx = 0; kx < k; kx++) {
-                float *dst = col + ((size_t)(c * k + ky) * k + kx) * Ho * Wo;
-                for (int oy = 0; oy < Ho; oy++) {
-                    int iy = oy * stride - pad + ky;
-                    float *out_row = dst + (size_t)oy * Wo;
-                    if (iy < 0 || iy >= H) {
-                        memset(out_row, 0, (size_t)Wo * sizeof(float));
-                        continue;
-                    }
-                    const float *in_row = x + ((size_t)c * H + iy) * W;
-                    for (int ox = 0; ox < Wo; ox++) {
-                        int ix = ox * stride - pad + kx;
-                        out_row[ox] = (ix >= 0 && ix < W) ? in_row[ix] : 0.0f;
+            int iy = oy * st - s->pad + ky;
+            for (int kx = 0; kx < k; kx++, dst += nr) {
+                /* Columns t with 0 <= (ox0 + t) * st - pad + kx < W. */
+                int lo = ceil_div(s->pad - kx, st) - ox0, hi = ceil_div(s->W + s->pad - kx, st) - ox0;
+                if (lo < 0) lo = 0;
+                if (hi > run) hi = run;
+                if (iy < 0 || iy >= s->H || hi < lo) lo = hi = run;
+                for (int t = 0; t < lo; t++) dst[t] = 0.0f;
+                if (hi > lo) {
+                    const float *src = s->x + ((size_t)c * s->H + iy) * s->W + (ox0 + lo) * st - s->pad + kx;
+                    if (st == 1) {
+                        memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        for (int t = lo; t < hi; t++) dst[t] = src[(t - lo) * st];
                     }
                 }
+                for (int t = hi; t < run; t++) dst[t] = 0.0f;
             }
         }
+}
+
+static void pack_conv_panels(const void *raw, const nn_kernels *kn, int p0, int p1, float *packed) {
+    const conv_src *s = raw;
+    int nr = kn->nr, N = s->Ho * s->Wo, K = s->Cin * s->k * s->k;
+    int pointwise = s->k == 1 && s->stride == 1 && s->pad == 0;
+    for (int p = p0; p < p1; p++) {
+        float *dst = packed + (size_t)p * nr * K;
+        int n0 = p * nr, cols = N - n0 < nr ? N - n0 : nr;
+        if (pointwise) {
+            for (int c = 0; c < K; c++)
+                memcpy(dst + (size_t)c * nr, s->x + (size_t)c * N + n0, (size_t)cols * sizeof(float));
+        } else {
+            for (int j = 0; j < cols;) {
+                int oy = (n0 + j) / s->Wo, ox0 = (n0 + j) % s->Wo;
+                int run = s->Wo - ox0 < cols - j ? s->Wo - ox0 : cols - j;
+                gather_run(s, nr, oy, ox0, run, dst + j);
+                j += run;
+            }
+        }
+        if (cols < nr)
+            for (int c = 0; c < K; c++) memset(dst + (size_t)c * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
     }
 }
 
-void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
-               int Cout, int kernel, int stride, int pad, float *scratch, float *y) {
+/* The BLAS fallback needs col itself: the panels of width `pixels` are
+ * exactly the [K, pixels] matrix. */
+static int conv_blas(const nn_ctx *ctx, const conv_src *src, const float *weight, int Cout, const nn_epilogue *ep,
+                     float *y) {
+    int K = src->Cin * src->k * src->k, pixels = src->Ho * src->Wo;
+    float *col = malloc((size_t)K * pixels * sizeof(float));
+    if (!col) return -1;
+    nn_kernels wide = nn_kernels_blas;
+    wide.nr = pixels;
+    pack_conv_panels(src, &wide, 0, 1, col);
+    nn_gemm_ep(ctx, Cout, pixels, K, weight, K, col, pixels, NN_IN_OUT, 0, ep, y, pixels);
+    free(col);
+    return 0;
+}
+
+static int conv(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight, int Cout,
+                int kernel, int stride, int pad, const nn_epilogue *ep, float *y) {
     int Ho = nn_conv_out_size(H, kernel, stride, pad), Wo = nn_conv_out_size(W, kernel, stride, pad);
-    int K = Cin * kernel * kernel;
-    int pixels = Ho * Wo;
+    int K = Cin * kernel * kernel, pixels = Ho * Wo;
+    int blas = nn_kernels_active()->use_blas;
     for (int b = 0; b < B; b++) {
-        const float *in = x + (size_t)b * Cin * H * W;
-        const float *col = in;
-        if (kernel != 1 || stride != 1 || pad != 0) {
-            im2col(in, Cin, H, W, kernel, stride, pad, Ho, Wo, scratch);
-            col = scratch;
-        }
-        /* weight [Cout, K] . col [K, pixels]: col plays B in [K, N] layout. */
-        nn_gemm(ctx, Cout, pixels, K, weight, K, col, pixels, NN_IN_OUT, 0.0f,
-                y + (size_t)b * Cout * pixels, pixels);
+        conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
+        float *out = y + (size_t)b * Cout * pixels;
+        if (!blas)
+            nn_gemm_weight_a(ctx, Cout, pixels, K, weight, K, pack_conv_panels, &src, ep, out, pixels);
+        else if (conv_blas(ctx, &src, weight, Cout, ep, out) != 0)
+            return -1;
     }
+    return 0;
+}
+
+void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight, int Cout,
+               int kernel, int stride, int pad, float *scratch, float *y) {
+    (void)scratch;
+    nn_epilogue ep = {.alpha = 1.0f};
+    if (conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y) != 0)
+        abort(); /* no error path here (nn_conv2d_bn has one); only the BLAS fallback allocates */
+}
+
+clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
+                         int Cout, int kernel, int stride, int pad, const float *mean, const float *var,
+                         const float *gamma, const float *beta, float eps, int relu, float *y) {
+    float *affine = malloc((size_t)2 * Cout * sizeof(float));
+    if (!affine) return clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory");
+    /* nn_batchnorm_eval's per-channel scale and shift, applied to the sums
+     * in registers (one fused multiply-add instead of a pass over y). */
+    for (int c = 0; c < Cout; c++) {
+        float inv_std = 1.0f / sqrtf(var[c] + eps);
+        affine[c] = gamma[c] * inv_std;
+        affine[Cout + c] = beta[c] - mean[c] * affine[c];
+    }
+    nn_epilogue ep = {.alpha = 1.0f, .row_scale = affine, .row_shift = affine + Cout,
+                      .act = relu ? NN_ACT_RELU : NN_ACT_NONE};
+    int failed = conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y);
+    free(affine);
+    return failed ? clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory") : CLIP_OK;
 }

@@ -1,5 +1,7 @@
 /* Picks the kernel table once per process from what the CPU supports;
- * CLIP_NN_KERNEL overrides it (for measurements), nn_kernels_force (tests). */
+ * CLIP_NN_KERNEL overrides it (for measurements), nn_kernels_force (tests).
+ * Without AVX2 the products go to the BLAS; the portable C tiles are the
+ * tests' reference and run only when forced. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@ static const nn_kernels *by_name(const char *name) {
     if (strcmp(name, "avx512") == 0) return &nn_kernels_avx512;
     if (strcmp(name, "avx2") == 0) return &nn_kernels_avx2;
     if (strcmp(name, "generic") == 0) return &nn_kernels_generic;
+    if (strcmp(name, "blas") == 0) return &nn_kernels_blas;
     return NULL;
 }
 
@@ -28,7 +31,7 @@ int nn_kernels_supported(const char *name) {
     if (k == &nn_kernels_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return 1;
 #else
-    return k == &nn_kernels_generic;
+    return k == &nn_kernels_generic || k == &nn_kernels_blas;
 #endif
 }
 
@@ -41,7 +44,7 @@ static const nn_kernels *choose(void) {
     static const char *order[] = {"avx512", "avx2"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (nn_kernels_supported(order[i])) return by_name(order[i]);
-    return &nn_kernels_generic;
+    return &nn_kernels_blas;
 }
 
 const nn_kernels *nn_kernels_active(void) {

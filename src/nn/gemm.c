@@ -1,11 +1,11 @@
 /* Matrix products on the packed tile kernels (kernels.h).
  *
- * Loop order, per thread: B panels (nr columns, the whole K) outermost,
- * A tiles inside, so a panel is fetched from memory once per block of A
- * rows and then served from L2 while every tile of the block uses it; the
- * block of packed A rows is sized to stay in L2 as well. Threads split the
- * panels (each keeps its share of the weights in its own cache) and walk
- * the row blocks together. */
+ * Loop order, per thread: B panels (nr columns) outermost, then K blocks of
+ * kc, then the A tiles of a row block, so a panel is fetched from memory
+ * once per row block, each [kc][nr] piece of it is served from L1 to every
+ * tile, and the row block of packed A stays in L2. Threads split the panels
+ * (each keeps its share of the weights in its own cache) and walk the row
+ * blocks together. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,8 @@ typedef struct gemm_plan {
     int M, N, K;
     const float *A;
     int lda;
-    float *Ap; /* all tiles; tile t at Ap + tile_start(t) * K */
+    const float *Ap; /* all tiles; tile t at Ap + tile_start(t) * K */
+    float *Ap_out;   /* where pack_a_task writes them */
     const float *Bp;
     float *C;
     int ldc;
@@ -30,6 +31,8 @@ typedef struct gemm_plan {
     int tiles, tiles_per_block, blocks;
     int panels, panels_per_chunk, chunks;
     int tiles_per_pack_task;
+    float *partials; /* K-blocked sums: partial_floats per thread, or NULL */
+    size_t partial_floats;
 } gemm_plan;
 
 static void pack_a_task(void *raw, int task, int thread) {
@@ -39,12 +42,11 @@ static void pack_a_task(void *raw, int task, int thread) {
     int t1 = t0 + p->tiles_per_pack_task < p->tiles ? t0 + p->tiles_per_pack_task : p->tiles;
     for (int t = t0; t < t1; t++) {
         int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
-        nn_pack_a_tile(r1 - r0, p->K, p->A + (size_t)r0 * p->lda, p->lda, p->Ap + (size_t)r0 * p->K);
+        nn_pack_a_tile(r1 - r0, p->K, p->A + (size_t)r0 * p->lda, p->lda, p->Ap_out + (size_t)r0 * p->K);
     }
 }
 
 static void compute_task(void *raw, int task, int thread) {
-    (void)thread;
     const gemm_plan *p = raw;
     const nn_kernels *k = p->k;
     const nn_epilogue *ep = p->ep;
@@ -52,19 +54,40 @@ static void compute_task(void *raw, int task, int thread) {
     int t0 = block * p->tiles_per_block, t1 = t0 + p->tiles_per_block < p->tiles ? t0 + p->tiles_per_block : p->tiles;
     int q0 = chunk * p->panels_per_chunk;
     int q1 = q0 + p->panels_per_chunk < p->panels ? q0 + p->panels_per_chunk : p->panels;
-    int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64), share = (panel_lines + t1 - t0 - 1) / (t1 - t0);
+    int kblocks = p->K > 0 ? (p->K + k->kc - 1) / k->kc : 1; /* K = 0: the epilogue alone */
+    float *partial = p->partials ? p->partials + (size_t)thread * p->partial_floats : NULL;
+    /* The next panel is prefetched in equal shares by every tile call on
+     * this one (none after the chunk's last panel: another thread's). */
+    int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64);
+    int calls = kblocks * (t1 - t0), share = (panel_lines + calls - 1) / calls;
+    nn_tile_args a = {.ldc = p->ldc, .ep = ep};
     for (int q = q0; q < q1; q++) {
         const float *Bp = p->Bp + (size_t)q * k->nr * p->K;
-        int n0 = q * k->nr, nr = p->N - n0 < k->nr ? p->N - n0 : k->nr;
-        /* Each tile prefetches its share of the next panel (none after the
-         * chunk's last: another thread's). */
+        int n0 = q * k->nr;
+        a.nr = p->N - n0 < k->nr ? p->N - n0 : k->nr;
         const char *next = q + 1 < q1 ? (const char *)(Bp + (size_t)k->nr * p->K) : NULL;
-        for (int t = t0; t < t1; t++) {
-            int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
-            int first = (t - t0) * share, lines = panel_lines - first < share ? panel_lines - first : share;
-            k->tile(r1 - r0, nr, p->K, p->Ap + (size_t)r0 * p->K, Bp, p->C + (size_t)r0 * p->ldc + n0, p->ldc, ep,
-                    ep->bias ? ep->bias + n0 : NULL, ep->residual ? ep->residual + (size_t)r0 * ep->ldr + n0 : NULL,
-                    next && lines > 0 ? next + (size_t)first * 64 : NULL, next && lines > 0 ? lines : 0);
+        int call = 0;
+        for (int kb = 0; kb < kblocks; kb++) {
+            int k0 = kb * k->kc;
+            a.K = p->K - k0 < k->kc ? p->K - k0 : k->kc;
+            a.Bp = Bp + (size_t)k0 * k->nr;
+            for (int t = t0; t < t1; t++, call++) {
+                int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
+                float *acc = partial ? partial + (size_t)(t - t0) * k->mr_max * k->nr : NULL;
+                int first = call * share, lines = panel_lines - first < share ? panel_lines - first : share;
+                a.mr = r1 - r0;
+                a.Ap = p->Ap + (size_t)r0 * p->K + (size_t)k0 * a.mr;
+                a.C = p->C + (size_t)r0 * p->ldc + n0;
+                a.bias = ep->bias ? ep->bias + n0 : NULL;
+                a.residual = ep->residual ? ep->residual + (size_t)r0 * ep->ldr + n0 : NULL;
+                a.row_scale = ep->row_scale ? ep->row_scale + r0 : NULL;
+                a.row_shift = ep->row_shift ? ep->row_shift + r0 : NULL;
+                a.pf = next && lines > 0 ? next + (size_t)first * 64 : NULL;
+                a.pf_lines = a.pf ? lines : 0;
+                a.acc_in = kb > 0 ? acc : NULL;
+                a.acc_out = kb + 1 < kblocks ? acc : NULL;
+                k->tile(&a);
+            }
         }
     }
 }
@@ -94,50 +117,106 @@ static void plan_blocks(gemm_plan *p, int threads) {
     p->chunks = (p->panels + p->panels_per_chunk - 1) / p->panels_per_chunk;
     p->tiles_per_pack_task = threads > 1 ? (p->tiles + 2 * threads - 1) / (2 * threads) : p->tiles;
     if (p->tiles_per_pack_task < 1) p->tiles_per_pack_task = 1;
+    p->partial_floats = p->K > k->kc ? (size_t)p->tiles_per_block * k->mr_max * k->nr : 0;
 }
 
-/* The one entry point: B is packed through the context's cache when it is
- * a weight (b_is_weight) and the context has a state, per call otherwise. */
-static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                     nn_weight_layout layout, int b_is_weight, const nn_epilogue *ep, float *C, int ldc) {
+typedef struct gemm_ops {
+    const float *A;
+    int lda, a_is_weight;
+    const float *B;
+    int ldb, b_is_weight;
+    nn_weight_layout layout;
+    nn_pack_b_fn pack_b; /* custom B packing (then B and ldb are unused) */
+    const void *pack_src;
+} gemm_ops;
+
+typedef struct custom_pack_job {
+    const gemm_ops *o;
+    const nn_kernels *k;
+    int panels, per_task;
+    float *packed;
+} custom_pack_job;
+
+static void custom_pack_task(void *raw, int task, int thread) {
+    (void)thread;
+    const custom_pack_job *j = raw;
+    int p0 = task * j->per_task, p1 = p0 + j->per_task < j->panels ? p0 + j->per_task : j->panels;
+    j->o->pack_b(j->o->pack_src, j->k, p0, p1, j->packed);
+}
+
+/* The one driver: an operand that is a weight is packed through the
+ * context's cache (when it has a state), anything else per call. */
+static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, const nn_epilogue *ep, float *C,
+                     int ldc) {
     if (M <= 0 || N <= 0) return;
     const nn_kernels *k = nn_kernels_active();
+    if (k->use_blas && !o->pack_b) {
+        nn_blas_gemm(ctx, M, N, K, o->A, o->lda, o->B, o->ldb, o->layout, ep, C, ldc);
+        return;
+    }
+    if (k->use_blas) k = &nn_kernels_generic; /* a custom packing needs the tiles */
     int threads = clip_pool_size(ctx->pool);
-    gemm_plan p = {.k = k, .M = M, .N = N, .K = K, .A = A, .lda = lda, .C = C, .ldc = ldc, .ep = ep};
+    gemm_plan p = {.k = k, .M = M, .N = N, .K = K, .A = o->A, .lda = o->lda, .C = C, .ldc = ldc, .ep = ep};
     plan_blocks(&p, threads);
 
     nn_state *s = ctx->state;
     if (s) nn_state_lock(s);
-    const float *Bp = (s && b_is_weight) ? nn_state_packed_weight(s, ctx, k, B, ldb, layout, N, K) : NULL;
-    size_t a_floats = (size_t)M * K, b_floats = Bp ? 0 : nn_packed_b_floats(k, N, K);
-    size_t a_alloc = (a_floats + 15) / 16 * 16;
-    float *scratch = s ? nn_state_scratch(s, a_alloc + b_floats) : NULL;
+    const float *Bp = (s && o->b_is_weight) ? nn_state_packed_weight(s, ctx, k, o->B, o->ldb, o->layout, N, K) : NULL;
+    const float *Ap = (s && o->a_is_weight) ? nn_state_packed_a(s, k, o->A, o->lda, M, K) : NULL;
+    size_t a_floats = Ap ? 0 : ((size_t)M * K + 15) / 16 * 16, b_floats = Bp ? 0 : nn_packed_b_floats(k, N, K);
+    size_t partial_floats = (size_t)threads * p.partial_floats, total = a_floats + b_floats + partial_floats;
+    float *scratch = s ? nn_state_scratch(s, total) : NULL;
     float *owned = NULL;
-    if (!scratch) scratch = owned = nn_alloc_floats(a_alloc + b_floats);
+    if (!scratch) scratch = owned = nn_alloc_floats(total);
     if (!scratch) abort(); /* the ops have no error path; a few MiB of scratch */
-    p.Ap = scratch;
+    p.partials = partial_floats ? scratch + a_floats + b_floats : NULL;
     if (!Bp) {
-        float *packed = scratch + a_alloc;
-        nn_pack_b_parallel(ctx, k, N, K, B, ldb, layout, packed);
+        float *packed = scratch + a_floats;
+        if (o->pack_b) {
+            custom_pack_job job = {o, k, p.panels, threads > 1 ? (p.panels + 2 * threads - 1) / (2 * threads) : p.panels,
+                                   packed};
+            clip_pool_run(ctx->pool, (p.panels + job.per_task - 1) / job.per_task, custom_pack_task, &job);
+        } else {
+            nn_pack_b_parallel(ctx, k, N, K, o->B, o->ldb, o->layout, packed);
+        }
         Bp = packed;
     }
     p.Bp = Bp;
-    clip_pool_run(ctx->pool, (p.tiles + p.tiles_per_pack_task - 1) / p.tiles_per_pack_task, pack_a_task, &p);
+    if (Ap) {
+        p.Ap = Ap;
+    } else {
+        p.Ap = p.Ap_out = scratch;
+        clip_pool_run(ctx->pool, (p.tiles + p.tiles_per_pack_task - 1) / p.tiles_per_pack_task, pack_a_task, &p);
+    }
     clip_pool_run(ctx->pool, p.blocks * p.chunks, compute_task, &p);
     free(owned);
     if (s) nn_state_unlock(s);
 }
 
+void nn_gemm_weight_a(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, nn_pack_b_fn pack_b,
+                      const void *src, const nn_epilogue *ep, float *C, int ldc) {
+    gemm_ops o = {.A = A, .lda = lda, .a_is_weight = 1, .pack_b = pack_b, .pack_src = src};
+    gemm_run(ctx, M, N, K, &o, ep, C, ldc);
+}
+
+void nn_gemm_ep(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                nn_weight_layout layout, int b_is_weight, const nn_epilogue *ep, float *C, int ldc) {
+    gemm_ops o = {.A = A, .lda = lda, .B = B, .ldb = ldb, .b_is_weight = b_is_weight, .layout = layout};
+    gemm_run(ctx, M, N, K, &o, ep, C, ldc);
+}
+
 void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              nn_weight_layout b_layout, float beta, float *C, int ldc) {
     nn_epilogue ep = {.alpha = 1.0f, .beta = beta};
-    gemm_run(ctx, M, N, K, A, lda, B, ldb, b_layout, 0, &ep, C, ldc);
+    gemm_ops o = {.A = A, .lda = lda, .B = B, .ldb = ldb, .layout = b_layout};
+    gemm_run(ctx, M, N, K, &o, &ep, C, ldc);
 }
 
 void nn_linear_ex(const nn_ctx *ctx, const float *x, int ldx, int M, int K, const float *w, nn_weight_layout layout,
                   int N, const float *bias, nn_activation act, const float *residual, int ldr, float *y, int ldy) {
     nn_epilogue ep = {.alpha = 1.0f, .bias = bias, .act = act, .residual = residual, .ldr = ldr};
-    gemm_run(ctx, M, N, K, x, ldx, w, layout == NN_OUT_IN ? K : N, layout, 1, &ep, y, ldy);
+    gemm_ops o = {.A = x, .lda = ldx, .B = w, .ldb = layout == NN_OUT_IN ? K : N, .b_is_weight = 1, .layout = layout};
+    gemm_run(ctx, M, N, K, &o, &ep, y, ldy);
 }
 
 void nn_linear(const nn_ctx *ctx, const float *x, int M, int K, const float *w, nn_weight_layout layout, int N,
@@ -145,19 +224,30 @@ void nn_linear(const nn_ctx *ctx, const float *x, int M, int K, const float *w, 
     nn_linear_ex(ctx, x, K, M, K, w, layout, N, bias, act, residual, N, y, N);
 }
 
+static size_t local_partial_floats(const nn_kernels *k, int M, int K) {
+    gemm_plan p = {.k = k, .M = M, .N = 1, .K = K};
+    plan_blocks(&p, 1);
+    return p.partial_floats;
+}
+
 size_t nn_gemm_local_scratch_floats(const nn_kernels *k, int M, int N, int K) {
-    return ((size_t)M * K + 15) / 16 * 16 + nn_packed_b_floats(k, N, K);
+    return ((size_t)M * K + 15) / 16 * 16 + nn_packed_b_floats(k, N, K) + local_partial_floats(k, M, K);
 }
 
 void nn_gemm_local(const nn_kernels *k, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc, float *scratch) {
     if (M <= 0 || N <= 0) return;
+    if (k->use_blas) {
+        nn_blas_gemm_local(M, N, K, A, lda, B, ldb, layout, ep, C, ldc);
+        return;
+    }
     gemm_plan p = {.k = k, .M = M, .N = N, .K = K, .A = A, .lda = lda, .C = C, .ldc = ldc, .ep = ep};
     plan_blocks(&p, 1);
-    p.Ap = scratch;
+    p.Ap = p.Ap_out = scratch;
     float *Bp = scratch + ((size_t)M * K + 15) / 16 * 16;
     nn_pack_b(k, N, K, B, ldb, layout, 0, p.panels, Bp);
     p.Bp = Bp;
+    p.partials = p.partial_floats ? Bp + nn_packed_b_floats(k, N, K) : NULL;
     pack_a_task(&p, 0, 0);
     for (int b = 0; b < p.blocks; b++) compute_task(&p, b, 0);
 }

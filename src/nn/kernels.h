@@ -14,28 +14,52 @@
 
 #include "nn/nn.h"
 
-/* out = act(alpha * A.B + beta * C_old + bias[col]) + residual */
+/* out = act(alpha * A.B * row_scale[row] + row_shift[row] + beta * C_old
+ *           + bias[col]) + residual */
 typedef struct nn_epilogue {
     float alpha, beta;
+    const float *row_scale, *row_shift; /* both or neither (a folded batch norm) */
     const float *bias;     /* indexed by output column, or NULL */
     nn_activation act;
     const float *residual; /* [M, N] with stride ldr, or NULL */
     int ldr;
 } nn_epilogue;
 
-/* mr <= mr_max rows, nr <= panel width columns (the rest of the panel is
- * padding). `bias` and `residual` are already offset to this tile. While it
- * runs, the kernel prefetches `pf_lines` cache lines from `pf` (the driver's
- * share of the next panel) into L2, spread over the K loop: at small M the
- * weights stream from memory, and the hardware prefetchers stop at every
- * 4 KiB page. */
-typedef void (*nn_tile_fn)(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,
-                           const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,
-                           int pf_lines);
+/* One tile: mr <= mr_max rows by nr <= panel width columns (the rest of the
+ * panel is padding) over K (one block of the full K when the driver blocks
+ * it: Ap and Bp then point at that block). */
+typedef struct nn_tile_args {
+    int mr, nr, K;
+    const float *Ap, *Bp;
+    float *C;
+    int ldc;
+    const nn_epilogue *ep;
+    const float *bias, *residual;       /* already offset to this tile */
+    const float *row_scale, *row_shift; /* likewise, or NULL */
+    /* While it runs, the kernel prefetches pf_lines cache lines from pf (its
+     * share of the next panel) into L2, spread over the K loop: at small M
+     * the weights stream from memory, and the hardware prefetchers stop at
+     * every 4 KiB page. */
+    const char *pf;
+    int pf_lines;
+    /* K blocking: start from the partial sums in acc_in ([mr][panel width])
+     * instead of zero, and store the raw sums to acc_out instead of running
+     * the epilogue. Storing and reloading float32 sums changes nothing, so
+     * blocked and unblocked results are identical. */
+    const float *acc_in;
+    float *acc_out;
+} nn_tile_args;
+
+typedef void (*nn_tile_fn)(const nn_tile_args *a);
 
 typedef struct nn_kernels {
-    const char *name; /* "avx512", "avx2", "generic" */
+    const char *name; /* "avx512", "avx2", "generic", "blas" */
+    /* Products go to the BLAS (blas_gemm.c) instead of `tile`: the fallback
+     * where no vector table fits (no AVX2, or not x86), as the portable C
+     * tile is a reference, not a fast path. */
+    int use_blas;
     int nr, mr_max;
+    int kc; /* K block: a [kc][nr] panel block and a [kc][mr] tile block fit L1 */
     nn_tile_fn tile;
     void (*softmax_row)(float *x, int n);
     /* y = (x - mean) / sqrt(var + eps) * gamma + beta over one row. */
@@ -44,11 +68,12 @@ typedef struct nn_kernels {
 } nn_kernels;
 
 extern const nn_kernels nn_kernels_generic;
+extern const nn_kernels nn_kernels_blas;
 extern const nn_kernels nn_kernels_avx2;
 extern const nn_kernels nn_kernels_avx512;
 
-/* The table in use: CLIP_NN_KERNEL=avx512|avx2|generic forces one (when
- * the CPU has it), otherwise the best the CPU supports. */
+/* The table in use: CLIP_NN_KERNEL=avx512|avx2|blas|generic forces one
+ * (when the CPU has it), otherwise the best the CPU supports (blas last). */
 const nn_kernels *nn_kernels_active(void);
 /* For tests: force a table by name; returns 0 when the CPU lacks it (the
  * active table is then unchanged). NULL goes back to the automatic choice. */
@@ -61,8 +86,31 @@ size_t nn_packed_b_floats(const nn_kernels *k, int N, int K);
 /* B [N, K] (NN_OUT_IN) or [K, N] (NN_IN_OUT), panels [p0, p1). */
 void nn_pack_b(const nn_kernels *k, int N, int K, const float *B, int ldb, nn_weight_layout layout, int p0,
                int p1, float *packed);
+/* Panel p alone, at `dst`. */
+void nn_pack_b_panel(const nn_kernels *k, int N, int K, const float *B, int ldb, nn_weight_layout layout, int p,
+                     float *dst);
 /* Rows [r0, r0 + mr) of A [M, K] into one tile [K][mr]. */
 void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed);
+/* All tiles of A [M, K] (nn_tile_start's split), tile t at row_start * K. */
+void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float *packed);
+
+/* Custom B packing (convolution: im2col straight into panels): panels
+ * [p0, p1) of the [K, N] operand described by `src`. */
+typedef void (*nn_pack_b_fn)(const void *src, const nn_kernels *k, int p0, int p1, float *packed);
+/* The threaded product with A a weight (packed once when the context has a
+ * state) and B packed by `pack_b`; C [M, N] with the epilogue. */
+void nn_gemm_weight_a(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, nn_pack_b_fn pack_b,
+                      const void *src, const nn_epilogue *ep, float *C, int ldc);
+
+/* C = epilogue(A . B) across the pool, on either kind of table. */
+void nn_gemm_ep(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                nn_weight_layout layout, int b_is_weight, const nn_epilogue *ep, float *C, int ldc);
+/* The BLAS versions (blas_gemm.c): the product by cblas_sgemm, then the
+ * epilogue in C; `local` runs on the calling thread only. */
+void nn_blas_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc);
+void nn_blas_gemm_local(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc);
 
 /* A single-threaded product on caller-provided scratch: C[M,N] from A [M,K]
  * and B in `layout`, with the epilogue (columns of bias/residual as C).

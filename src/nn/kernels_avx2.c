@@ -2,11 +2,18 @@
  * exponent built in integer lanes, LayerNorm with double statistics.
  * Compiled for AVX2 whatever the build flags; dispatch.c calls it only on
  * CPUs that have AVX2 and FMA. */
-#pragma GCC target("avx2,fma")
 #include <immintrin.h>
 #include <math.h>
 
 #include "nn/kernels.h"
+
+/* Every function below is compiled for the instruction set (GCC and clang
+ * spell it differently). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx2,fma")
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define UNROLL _Pragma("GCC unroll 8")
@@ -15,7 +22,7 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-enum { NR = 16, MR_MAX = 6 };
+enum { NR = 16, MR_MAX = 6, KC = 256 }; /* 16 KiB panel block + 6 KiB tile block in L1 */
 
 /* Cephes expf; the clamp keeps n in [-126, 127] so 2^n is a normal float
  * (results below ~1e-38 flush towards zero, harmless for softmax/GELU). */
@@ -50,8 +57,9 @@ INLINE __m256i tail_mask(int n) {
 }
 
 INLINE __m256 finish(__m256 acc, const nn_epilogue *ep, const float *c, __m256i m, __m256 alpha, __m256 bias,
-                     const float *res) {
+                     const float *res, const float *rs, const float *rh) {
     __m256 v = _mm256_mul_ps(acc, alpha);
+    if (rs) v = _mm256_fmadd_ps(v, _mm256_set1_ps(*rs), _mm256_set1_ps(*rh));
     if (ep->beta != 0.0f) v = _mm256_fmadd_ps(_mm256_set1_ps(ep->beta), _mm256_maskload_ps(c, m), v);
     if (ep->bias) v = _mm256_add_ps(v, bias);
     v = activate256(v, ep->act);
@@ -59,11 +67,21 @@ INLINE __m256 finish(__m256 acc, const nn_epilogue *ep, const float *c, __m256i 
     return v;
 }
 
-INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,
-                      const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,
-                      int pf_lines) {
+INLINE void tile_impl(const int MR, const nn_tile_args *t) {
+    int nr = t->nr, K = t->K, ldc = t->ldc, pf_lines = t->pf_lines;
+    const float *Ap = t->Ap, *Bp = t->Bp, *bias = t->bias, *residual = t->residual;
+    const nn_epilogue *ep = t->ep;
+    const char *pf = t->pf;
+    float *C = t->C;
     __m256 c0[MR_MAX], c1[MR_MAX];
-    UNROLL for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    if (t->acc_in) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            c0[i] = _mm256_loadu_ps(t->acc_in + i * NR);
+            c1[i] = _mm256_loadu_ps(t->acc_in + i * NR + 8);
+        }
+    } else {
+        UNROLL for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    }
     const float *a = Ap, *b = Bp;
     int debt = 0; /* pf_lines per K iterations, Bresenham style */
     for (int k = 0; k < K; k++, a += MR, b += NR) {
@@ -75,6 +93,13 @@ INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float 
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
     }
+    if (t->acc_out) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            _mm256_storeu_ps(t->acc_out + i * NR, c0[i]);
+            _mm256_storeu_ps(t->acc_out + i * NR + 8, c1[i]);
+        }
+        return;
+    }
     __m256i m0 = tail_mask(nr), m1 = tail_mask(nr - 8);
     __m256 alpha = _mm256_set1_ps(ep->alpha);
     __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
@@ -85,27 +110,19 @@ INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float 
     UNROLL for (int i = 0; i < MR; i++) {
         float *c = C + (size_t)i * ldc;
         const float *res = residual ? residual + (size_t)i * ep->ldr : NULL;
-        _mm256_maskstore_ps(c, m0, finish(c0[i], ep, c, m0, alpha, bias0, res));
-        _mm256_maskstore_ps(c + 8, m1, finish(c1[i], ep, c + 8, m1, alpha, bias1, res ? res + 8 : NULL));
+        const float *rs = t->row_scale ? t->row_scale + i : NULL, *rh = t->row_shift ? t->row_shift + i : NULL;
+        _mm256_maskstore_ps(c, m0, finish(c0[i], ep, c, m0, alpha, bias0, res, rs, rh));
+        _mm256_maskstore_ps(c + 8, m1, finish(c1[i], ep, c + 8, m1, alpha, bias1, res ? res + 8 : NULL, rs, rh));
     }
 }
 
-#define TILE(MR)                                                                                              \
-    static void tile_##MR(int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,              \
-                          const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,  \
-                          int pf_lines) {                                                                     \
-        tile_impl(MR, nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);                             \
-    }
+#define TILE(MR) \
+    static void tile_##MR(const nn_tile_args *t) { tile_impl(MR, t); }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6)
 
-typedef void (*fixed_tile_fn)(int, int, const float *, const float *, float *, int, const nn_epilogue *,
-                              const float *, const float *, const char *, int);
-static const fixed_tile_fn tiles[MR_MAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
+static void (*const tiles[MR_MAX + 1])(const nn_tile_args *) = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
-static void tile(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc, const nn_epilogue *ep,
-                 const float *bias, const float *residual, const char *pf, int pf_lines) {
-    tiles[mr](nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);
-}
+static void tile(const nn_tile_args *t) { tiles[t->mr](t); }
 
 INLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -171,4 +188,8 @@ static void activate(float *x, size_t n, nn_activation act) {
     }
 }
 
-const nn_kernels nn_kernels_avx2 = {"avx2", NR, MR_MAX, tile, softmax_row, layernorm_row, activate};
+const nn_kernels nn_kernels_avx2 = {"avx2", 0, NR, MR_MAX, KC, tile, softmax_row, layernorm_row, activate};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

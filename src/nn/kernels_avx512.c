@@ -3,11 +3,18 @@
  * softmax and QuickGELU, and LayerNorm with double statistics. Compiled
  * for AVX-512 whatever the build flags; dispatch.c calls it only on CPUs
  * that have it. */
-#pragma GCC target("avx512f,avx512dq,avx2,fma")
 #include <immintrin.h>
 #include <math.h>
 
 #include "nn/kernels.h"
+
+/* Every function below is compiled for the instruction set (GCC and clang
+ * spell it differently). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512dq,avx2,fma")
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define UNROLL _Pragma("GCC unroll 16")
@@ -16,7 +23,9 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-enum { NR = 32, MR_MAX = 14 };
+/* KC: a 192x32 panel block (24 KiB) and a 14x192 tile block (10.5 KiB)
+ * share a 48 KiB L1 with room for the prefetched lines passing through. */
+enum { NR = 32, MR_MAX = 14, KC = 192 };
 
 /* exp(x) to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial
  * (Cephes expf), 2^n by scalef (which underflows to 0 cleanly). */
@@ -51,8 +60,9 @@ INLINE __m512 activate512(__m512 v, nn_activation act) {
 INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask16 m, __m512 alpha, __m512 bias,
-                     const float *res) {
+                     const float *res, const float *rs, const float *rh) {
     __m512 v = _mm512_mul_ps(acc, alpha);
+    if (rs) v = _mm512_fmadd_ps(v, _mm512_set1_ps(*rs), _mm512_set1_ps(*rh));
     if (ep->beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(ep->beta), _mm512_maskz_loadu_ps(m, c), v);
     if (ep->bias) v = _mm512_add_ps(v, bias);
     v = activate512(v, ep->act);
@@ -60,11 +70,21 @@ INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask1
     return v;
 }
 
-INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,
-                      const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,
-                      int pf_lines) {
+INLINE void tile_impl(const int MR, const nn_tile_args *t) {
+    int nr = t->nr, K = t->K, ldc = t->ldc, pf_lines = t->pf_lines;
+    const float *Ap = t->Ap, *Bp = t->Bp, *bias = t->bias, *residual = t->residual;
+    const nn_epilogue *ep = t->ep;
+    const char *pf = t->pf;
+    float *C = t->C;
     __m512 c0[MR_MAX], c1[MR_MAX];
-    UNROLL for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    if (t->acc_in) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            c0[i] = _mm512_loadu_ps(t->acc_in + i * NR);
+            c1[i] = _mm512_loadu_ps(t->acc_in + i * NR + 16);
+        }
+    } else {
+        UNROLL for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    }
     const float *a = Ap, *b = Bp;
     int debt = 0; /* pf_lines per K iterations, Bresenham style */
     for (int k = 0; k < K; k++, a += MR, b += NR) {
@@ -76,6 +96,13 @@ INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float 
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
     }
+    if (t->acc_out) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            _mm512_storeu_ps(t->acc_out + i * NR, c0[i]);
+            _mm512_storeu_ps(t->acc_out + i * NR + 16, c1[i]);
+        }
+        return;
+    }
     __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr - 16);
     __m512 alpha = _mm512_set1_ps(ep->alpha);
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -86,32 +113,22 @@ INLINE void tile_impl(const int MR, int nr, int K, const float *Ap, const float 
     UNROLL for (int i = 0; i < MR; i++) {
         float *c = C + (size_t)i * ldc;
         const float *res = residual ? residual + (size_t)i * ep->ldr : NULL;
-        __m512 v0 = finish(c0[i], ep, c, m0, alpha, bias0, res);
-        __m512 v1 = finish(c1[i], ep, c + 16, m1, alpha, bias1, res ? res + 16 : NULL);
+        const float *rs = t->row_scale ? t->row_scale + i : NULL, *rh = t->row_shift ? t->row_shift + i : NULL;
+        __m512 v0 = finish(c0[i], ep, c, m0, alpha, bias0, res, rs, rh);
+        __m512 v1 = finish(c1[i], ep, c + 16, m1, alpha, bias1, res ? res + 16 : NULL, rs, rh);
         _mm512_mask_storeu_ps(c, m0, v0);
         _mm512_mask_storeu_ps(c + 16, m1, v1);
     }
 }
 
-#define TILE(MR)                                                                                              \
-    static void tile_##MR(int nr, int K, const float *Ap, const float *Bp, float *C, int ldc,              \
-                          const nn_epilogue *ep, const float *bias, const float *residual, const char *pf,  \
-                          int pf_lines) {                                                                     \
-        tile_impl(MR, nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);                             \
-    }
-TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) TILE(12) TILE(13)
-TILE(14)
+#define TILE(MR) \
+    static void tile_##MR(const nn_tile_args *t) { tile_impl(MR, t); }
+TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) TILE(12) TILE(13) TILE(14)
 
-typedef void (*fixed_tile_fn)(int, int, const float *, const float *, float *, int, const nn_epilogue *,
-                              const float *, const float *, const char *, int);
-static const fixed_tile_fn tiles[MR_MAX + 1] = {NULL,    tile_1,  tile_2,  tile_3,  tile_4,
-                                                tile_5,  tile_6,  tile_7,  tile_8,  tile_9,
-                                                tile_10, tile_11, tile_12, tile_13, tile_14};
+static void (*const tiles[MR_MAX + 1])(const nn_tile_args *) = {
+    NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6, tile_7, tile_8, tile_9, tile_10, tile_11, tile_12, tile_13, tile_14};
 
-static void tile(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc, const nn_epilogue *ep,
-                 const float *bias, const float *residual, const char *pf, int pf_lines) {
-    tiles[mr](nr, K, Ap, Bp, C, ldc, ep, bias, residual, pf, pf_lines);
-}
+static void tile(const nn_tile_args *t) { tiles[t->mr](t); }
 
 static void softmax_row(float *x, int n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -172,4 +189,8 @@ static void activate(float *x, size_t n, nn_activation act) {
     }
 }
 
-const nn_kernels nn_kernels_avx512 = {"avx512", NR, MR_MAX, tile, softmax_row, layernorm_row, activate};
+const nn_kernels nn_kernels_avx512 = {"avx512", 0, NR, MR_MAX, KC, tile, softmax_row, layernorm_row, activate};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

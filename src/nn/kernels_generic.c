@@ -5,7 +5,7 @@
 
 #include "nn/kernels.h"
 
-enum { NR = 16, MR_MAX = 4 };
+enum { NR = 16, MR_MAX = 4, KC = 256 };
 
 static float activate1(float v, nn_activation act) {
     if (act == NN_ACT_QUICKGELU) return v / (1.0f + expf(-1.702f * v));
@@ -13,23 +13,31 @@ static float activate1(float v, nn_activation act) {
     return v;
 }
 
-static void tile(int mr, int nr, int K, const float *Ap, const float *Bp, float *C, int ldc, const nn_epilogue *ep,
-                 const float *bias, const float *residual, const char *pf, int pf_lines) {
-    (void)pf;
-    (void)pf_lines;
+static void tile(const nn_tile_args *t) {
+    int mr = t->mr;
     float acc[MR_MAX][NR] = {{0}};
-    for (int k = 0; k < K; k++) {
-        const float *a = Ap + (size_t)k * mr, *b = Bp + (size_t)k * NR;
+    if (t->acc_in)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] = t->acc_in[i * NR + j];
+    for (int k = 0; k < t->K; k++) {
+        const float *a = t->Ap + (size_t)k * mr, *b = t->Bp + (size_t)k * NR;
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
     }
+    if (t->acc_out) {
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < NR; j++) t->acc_out[i * NR + j] = acc[i][j];
+        return;
+    }
+    const nn_epilogue *ep = t->ep;
     for (int i = 0; i < mr; i++) {
-        float *c = C + (size_t)i * ldc;
-        const float *res = residual ? residual + (size_t)i * ep->ldr : NULL;
-        for (int j = 0; j < nr; j++) {
+        float *c = t->C + (size_t)i * t->ldc;
+        const float *res = t->residual ? t->residual + (size_t)i * ep->ldr : NULL;
+        for (int j = 0; j < t->nr; j++) {
             float v = ep->alpha * acc[i][j];
+            if (t->row_scale) v = fmaf(v, t->row_scale[i], t->row_shift[i]);
             if (ep->beta != 0.0f) v += ep->beta * c[j];
-            if (bias) v += bias[j];
+            if (t->bias) v += t->bias[j];
             v = activate1(v, ep->act);
             if (res) v += res[j];
             c[j] = v;
@@ -69,4 +77,6 @@ static void activate(float *x, size_t n, nn_activation act) {
     for (size_t i = 0; i < n; i++) x[i] = activate1(x[i], act);
 }
 
-const nn_kernels nn_kernels_generic = {"generic", NR, MR_MAX, tile, softmax_row, layernorm_row, activate};
+const nn_kernels nn_kernels_generic = {"generic", 0, NR, MR_MAX, KC, tile, softmax_row, layernorm_row, activate};
+/* The same row ops, products by the BLAS. */
+const nn_kernels nn_kernels_blas = {"blas", 1, NR, MR_MAX, KC, tile, softmax_row, layernorm_row, activate};

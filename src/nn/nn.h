@@ -27,7 +27,9 @@ typedef struct nn_ctx {
  * slower at small batches). The owner calls nn_ctx_init once after setting
  * up the context and nn_ctx_release before the weights go away; both are
  * idempotent. Packed copies are keyed by the weight's address, so weights
- * must not change or move while the state lives. */
+ * must not change or move while the state lives (a sampled fingerprint
+ * catches most accidents and repacks, but is no guarantee: after updating
+ * weights, release and init again). */
 clip_status nn_ctx_init(nn_ctx *ctx);
 void nn_ctx_release(nn_ctx *ctx);
 /* Packs a weight now instead of on first use (for a load-time warm-up):
@@ -40,9 +42,9 @@ void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda,
              const float *B, int ldb, nn_weight_layout b_layout, float beta,
              float *C, int ldc);
 
-/* y[M,N] = act(x[M,K] W + bias) (+ residual). `residual` may equal `y`
- * (in-place residual add); with a residual, act must be NN_ACT_NONE. `w`
- * is a weight: packed once and cached when the context has a state. */
+/* y[M,N] = act(x[M,K] W + bias) (+ residual), all in the product's
+ * epilogue. `residual` may equal `y` (in-place residual add). `w` is a
+ * weight: packed once and cached when the context has a state. */
 void nn_linear(const nn_ctx *ctx, const float *x, int M, int K, const float *w,
                nn_weight_layout layout, int N, const float *bias, nn_activation act,
                const float *residual, float *y);
@@ -65,12 +67,20 @@ void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float
                   float *out);
 size_t nn_attention_scratch_floats(const nn_ctx *ctx, int L);
 
-/* 2-D convolution without bias, x [B, Cin, H, W] -> y [B, Cout, Ho, Wo],
- * through im2col into `scratch` (nn_conv2d_scratch_floats floats). */
+/* 2-D convolution without bias, x [B, Cin, H, W] -> y [B, Cout, Ho, Wo].
+ * `scratch` is unused now (nn_conv2d_scratch_floats returns 0): the
+ * im2col rows are gathered straight into the product's packed panels. */
 void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
                const float *weight, int Cout, int kernel, int stride, int pad,
                float *scratch, float *y);
 size_t nn_conv2d_scratch_floats(int Cin, int H, int W, int kernel, int stride, int pad);
+/* nn_conv2d followed by nn_batchnorm_eval (and ReLU when relu != 0) in one
+ * pass: the batch norm is folded into the product's epilogue. Needs no
+ * scratch; fails only when out of memory. */
+clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
+                         const float *weight, int Cout, int kernel, int stride, int pad,
+                         const float *mean, const float *var, const float *gamma,
+                         const float *beta, float eps, int relu, float *y);
 static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
     return (in + 2 * pad - kernel) / stride + 1;
 }

@@ -9,13 +9,38 @@
 #include "core/error.h"
 #include "nn/state.h"
 
+/* A-operand entries use this layout value, so the two kinds never match. */
+enum { PACKED_AS_A = 2 };
+
 typedef struct cache_entry {
     const float *w;
     const nn_kernels *k;
     int ld, N, K;
-    nn_weight_layout layout;
+    int layout; /* nn_weight_layout, or PACKED_AS_A */
+    uint64_t fingerprint;
     float *packed;
 } cache_entry;
+
+/* Entries are keyed by address; a few sampled values guard against the
+ * easy mistake of freeing a weight and getting a different one at the same
+ * address (a stale entry is then repacked, not used). Not a guarantee: the
+ * contract in nn.h stands. 16 loads cost well under 1% of the smallest
+ * product that looks the weight up. */
+static uint64_t fingerprint(const float *w, int ld, int rows, int cols) {
+    uint64_t h = 1469598103934665603ull, n = (uint64_t)rows * (uint64_t)cols;
+    if (n == 0) return h;
+    for (uint64_t i = 0; i < 16; i++) {
+        uint64_t idx = i * (n - 1) / 15;
+        uint32_t bits;
+        memcpy(&bits, w + (idx / (uint64_t)cols) * (uint64_t)ld + idx % (uint64_t)cols, sizeof bits);
+        h = (h ^ bits) * 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t entry_fingerprint(const float *w, int ld, int layout, int N, int K) {
+    return layout == NN_IN_OUT ? fingerprint(w, ld, K, N) : fingerprint(w, ld, N, K);
+}
 
 struct nn_state {
     pthread_mutex_t lock;
@@ -87,12 +112,25 @@ void nn_pack_b_parallel(const nn_ctx *ctx, const nn_kernels *k, int N, int K, co
     clip_pool_run(ctx->pool, (panels + per_task - 1) / per_task, pack_task, &job);
 }
 
-const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
-                                    nn_weight_layout layout, int N, int K) {
+/* The entry for this weight, repacked first when its values changed; NULL
+ * when there is none. */
+static cache_entry *lookup(nn_state *s, const nn_kernels *k, const float *w, int ld, int layout, int N, int K,
+                           int *stale) {
+    *stale = 0;
     for (int i = 0; i < s->count; i++) {
-        const cache_entry *e = &s->entries[i];
-        if (e->w == w && e->k == k && e->ld == ld && e->N == N && e->K == K && e->layout == layout) return e->packed;
+        cache_entry *e = &s->entries[i];
+        if (e->w == w && e->k == k && e->ld == ld && e->N == N && e->K == K && e->layout == layout) {
+            uint64_t f = entry_fingerprint(w, ld, layout, N, K);
+            *stale = f != e->fingerprint;
+            e->fingerprint = f;
+            return e;
+        }
     }
+    return NULL;
+}
+
+static cache_entry *insert(nn_state *s, const nn_kernels *k, const float *w, int ld, int layout, int N, int K,
+                           size_t floats) {
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 128;
         cache_entry *grown = realloc(s->entries, (size_t)cap * sizeof *grown);
@@ -100,11 +138,32 @@ const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_ker
         s->entries = grown;
         s->cap = cap;
     }
-    float *packed = nn_alloc_floats(nn_packed_b_floats(k, N, K));
+    float *packed = nn_alloc_floats(floats);
     if (!packed) return NULL;
-    nn_pack_b_parallel(ctx, k, N, K, w, ld, layout, packed);
-    s->entries[s->count++] = (cache_entry){w, k, ld, N, K, layout, packed};
-    return packed;
+    cache_entry *e = &s->entries[s->count++];
+    *e = (cache_entry){w, k, ld, N, K, layout, entry_fingerprint(w, ld, layout, N, K), packed};
+    return e;
+}
+
+const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
+                                    nn_weight_layout layout, int N, int K) {
+    int stale;
+    cache_entry *e = lookup(s, k, w, ld, (int)layout, N, K, &stale);
+    if (e && !stale) return e->packed;
+    if (!e) e = insert(s, k, w, ld, (int)layout, N, K, nn_packed_b_floats(k, N, K));
+    if (!e) return NULL;
+    nn_pack_b_parallel(ctx, k, N, K, w, ld, layout, e->packed);
+    return e->packed;
+}
+
+const float *nn_state_packed_a(nn_state *s, const nn_kernels *k, const float *w, int ld, int M, int K) {
+    int stale;
+    cache_entry *e = lookup(s, k, w, ld, PACKED_AS_A, M, K, &stale);
+    if (e && !stale) return e->packed;
+    if (!e) e = insert(s, k, w, ld, PACKED_AS_A, M, K, (size_t)M * K);
+    if (!e) return NULL;
+    nn_pack_a(k, M, K, w, ld, e->packed);
+    return e->packed;
 }
 
 clip_status nn_prepare_weight(const nn_ctx *ctx, const float *w, nn_weight_layout layout, int N, int K) {

@@ -1,0 +1,102 @@
+/* Products through OpenBLAS where no vector table fits: one cblas_sgemm per
+ * block of the output (the BLAS's own threading stays off: the pool splits
+ * the work), then the epilogue in plain C on that block. */
+#include <cblas.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/kernels.h"
+
+extern void openblas_set_num_threads(int);
+
+/* One block of C (rows r0.., columns c0..): the product, then the epilogue.
+ * beta is applied by the BLAS, before a row scale (the tile kernels apply
+ * it after); no caller combines the two. An in-place residual (residual ==
+ * C) is saved first, since the product overwrites it. */
+static void block(const nn_epilogue *ep, int r0, int c0, int m, int n, int K, const float *A, int lda, const float *B,
+                  int ldb, nn_weight_layout layout, float *C, int ldc) {
+    const float *res = ep->residual ? ep->residual + (size_t)r0 * ep->ldr + c0 : NULL;
+    int ldr = ep->ldr;
+    float *saved = NULL;
+    if (res && res == C) {
+        saved = malloc((size_t)m * n * sizeof(float));
+        if (!saved) abort(); /* the ops have no error path */
+        for (int i = 0; i < m; i++) memcpy(saved + (size_t)i * n, C + (size_t)i * ldc, (size_t)n * sizeof(float));
+        res = saved;
+        ldr = n;
+    }
+    const float *b = layout == NN_OUT_IN ? B + (size_t)c0 * ldb : B + c0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == NN_OUT_IN ? CblasTrans : CblasNoTrans, m, n, K, ep->alpha,
+                A + (size_t)r0 * lda, lda, b, ldb, ep->beta, C, ldc);
+    for (int i = 0; i < m; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) {
+            float v = c[j];
+            if (ep->row_scale) v = v * ep->row_scale[r0 + i] + ep->row_shift[r0 + i];
+            if (ep->bias) v += ep->bias[c0 + j];
+            c[j] = v;
+        }
+        nn_kernels_blas.activate(c, (size_t)n, ep->act);
+        if (res)
+            for (int j = 0; j < n; j++) c[j] += res[(size_t)i * ldr + j];
+    }
+    free(saved);
+}
+
+typedef struct blas_job {
+    int M, N, K, split_n, chunk;
+    const float *A, *B;
+    int lda, ldb, ldc;
+    nn_weight_layout layout;
+    const nn_epilogue *ep;
+    float *C;
+} blas_job;
+
+static void blas_task(void *raw, int task, int thread) {
+    (void)thread;
+    const blas_job *j = raw;
+    int start = task * j->chunk, total = j->split_n ? j->N : j->M;
+    int len = total - start < j->chunk ? total - start : j->chunk;
+    if (len <= 0) return;
+    int r0 = j->split_n ? 0 : start, c0 = j->split_n ? start : 0;
+    int m = j->split_n ? j->M : len, n = j->split_n ? len : j->N;
+    block(j->ep, r0, c0, m, n, j->K, j->A, j->lda, j->B, j->ldb, j->layout, j->C + (size_t)r0 * j->ldc + c0, j->ldc);
+}
+
+static void single_threaded_blas(void) {
+    static int done;
+    if (!done) {
+        openblas_set_num_threads(1);
+        done = 1;
+    }
+}
+
+void nn_blas_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    single_threaded_blas();
+    int threads = clip_pool_size(ctx->pool);
+    blas_job job = {M, N, K, 1, N, A, B, lda, ldb, ldc, layout, ep, C};
+    int tasks = 1;
+    if (threads > 1 && (int64_t)M * N * K >= 32 * 1024) {
+        /* Columns keep each thread's share of the weights in its cache;
+         * rows are for narrow outputs. */
+        if (N >= 64 * threads || N >= M) {
+            job.chunk = ((N + threads - 1) / threads + 15) / 16 * 16;
+            tasks = (N + job.chunk - 1) / job.chunk;
+        } else {
+            job.split_n = 0;
+            job.chunk = (M + threads - 1) / threads;
+            tasks = (M + job.chunk - 1) / job.chunk;
+        }
+    }
+    clip_pool_run(ctx->pool, tasks, blas_task, &job);
+}
+
+void nn_blas_gemm_local(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    single_threaded_blas();
+    block(ep, 0, 0, M, N, K, A, lda, B, ldb, layout, C, ldc);
+}
