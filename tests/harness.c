@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +42,26 @@ st_file *open_fixture(const char *relative) {
         exit(1);
     }
     return f;
+}
+
+void *load_fixture_json(const char *relative) {
+    FILE *fp = fopen(fixture_path(relative), "rb");
+    char *text = NULL;
+    long size = -1;
+    if (fp && fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+    if (size > 0 && fseek(fp, 0, SEEK_SET) == 0 && (text = malloc((size_t)size)) &&
+        fread(text, 1, (size_t)size, fp) != (size_t)size) {
+        free(text);
+        text = NULL;
+    }
+    if (fp) fclose(fp);
+    cJSON *json = text ? cJSON_ParseWithLength(text, (size_t)size) : NULL;
+    free(text);
+    if (!json) {
+        fprintf(stderr, "FATAL: cannot read fixture %s\n", relative);
+        exit(1);
+    }
+    return json;
 }
 
 const char *scratch_dir(void) {

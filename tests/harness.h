@@ -30,6 +30,9 @@ const char *fixtures_dir(void);
 const char *fixture_path(const char *relative);
 /* Opens a fixture safetensors file (or an absolute path) or aborts the test. */
 st_file *open_fixture(const char *relative);
+/* Parses a fixture JSON file (e.g. error_levels.json) or aborts the test;
+ * the result is a cJSON * (void * here so the header needs no cJSON). */
+void *load_fixture_json(const char *relative);
 /* Fresh scratch directory under the build tree (or /tmp). */
 const char *scratch_dir(void);
 

@@ -20,20 +20,7 @@
 static cJSON *levels;
 
 static void load_levels(void) {
-    FILE *fp = fopen(fixture_path("error_levels.json"), "rb");
-    if (!fp) {
-        fprintf(stderr, "FATAL: cannot read error_levels.json\n");
-        exit(1);
-    }
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *text = malloc((size_t)size);
-    if (!text || fread(text, 1, (size_t)size, fp) != (size_t)size) exit(1);
-    fclose(fp);
-    levels = cJSON_ParseWithLength(text, (size_t)size);
-    free(text);
-    if (!levels) exit(1);
+    if (!levels) levels = load_fixture_json("error_levels.json");
 }
 
 static double level_of(const char *key) {

@@ -34,22 +34,7 @@ static double level_of(const char *model, const char *tensor) {
     return ratio->valuedouble;
 }
 
-static void load_error_levels(void) {
-    FILE *fp = fopen(fixture_path("error_levels.json"), "rb");
-    if (!fp) {
-        fprintf(stderr, "FATAL: cannot read error_levels.json\n");
-        exit(1);
-    }
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *text = malloc((size_t)size);
-    if (!text || fread(text, 1, (size_t)size, fp) != (size_t)size) exit(1);
-    fclose(fp);
-    error_levels = cJSON_ParseWithLength(text, (size_t)size);
-    free(text);
-    if (!error_levels) exit(1);
-}
+static void load_error_levels(void) { error_levels = load_fixture_json("error_levels.json"); }
 
 static const float *tensor_f32(st_file *f, const char *name, size_t expect_numel) {
     const st_tensor *t = st_find(f, name);
