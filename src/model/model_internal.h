@@ -128,6 +128,9 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
                            const clip_trace *trace);
 clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float *features,
                          const clip_trace *trace, int full_context);
+/* One image's patches as rows (c, ky, kx), so the stride-P patch
+ * convolution is one product; rows [grid*grid, 3*P*P]. */
+void vit_extract_patches(const float *image, int R, int P, int grid, float *rows);
 /* x [B*L, W] updated in place through every block. */
 clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *x, int B, int L,
                                 float eps, int causal, const clip_trace *trace, const char *trace_prefix);

@@ -7,7 +7,7 @@
 #include "model/model_internal.h"
 
 /* Patches as rows (c, ky, kx) so the stride-P convolution is one product. */
-static void extract_patches(const float *image, int R, int P, int grid, float *rows) {
+void vit_extract_patches(const float *image, int R, int P, int grid, float *rows) {
     int K = 3 * P * P;
     for (int gy = 0; gy < grid; gy++)
         for (int gx = 0; gx < grid; gx++) {
@@ -45,7 +45,7 @@ clip_status vit_forward(clip_model *model, const float *pixels, int n, float *fe
     float *cls = x + (size_t)n * L * W;
 
     for (int b = 0; b < n; b++)
-        extract_patches(pixels + (size_t)b * 3 * R * R, R, P, grid, patch_rows + (size_t)b * grid * grid * K);
+        vit_extract_patches(pixels + (size_t)b * 3 * R * R, R, P, grid, patch_rows + (size_t)b * grid * grid * K);
     nn_linear(ctx, patch_rows, (int)patches, K, v->conv1_weight, NN_OUT_IN, W, NULL, NN_ACT_NONE, NULL,
               patch_out);
     if (trace) emit_conv1(trace, patch_out, n, grid, W);

@@ -18,19 +18,6 @@ struct vit_cache {
     transformer_cache *blocks;
 };
 
-/* Patches as rows (c, ky, kx) so the stride-P convolution is one product. */
-static void extract_patches(const float *image, int R, int P, int grid, float *rows) {
-    int K = 3 * P * P;
-    for (int gy = 0; gy < grid; gy++)
-        for (int gx = 0; gx < grid; gx++) {
-            float *row = rows + (size_t)(gy * grid + gx) * K;
-            for (int c = 0; c < 3; c++)
-                for (int ky = 0; ky < P; ky++)
-                    memcpy(row + (c * P + ky) * P, image + ((size_t)c * R + gy * P + ky) * R + gx * P,
-                           (size_t)P * sizeof(float));
-        }
-}
-
 void vit_cache_free(vit_cache *cache) {
     if (!cache) return;
     transformer_cache_free(cache->blocks);
@@ -61,7 +48,7 @@ clip_status vit_train_forward(const nn_ctx *ctx, const clip_model *model, const 
     float *patch_out = c->pooled + (size_t)n * W;
 
     for (int b = 0; b < n; b++)
-        extract_patches(pixels + (size_t)b * 3 * R * R, R, P, grid, c->patch_rows + (size_t)b * grid * grid * K);
+        vit_extract_patches(pixels + (size_t)b * 3 * R * R, R, P, grid, c->patch_rows + (size_t)b * grid * grid * K);
     nn_linear(ctx, c->patch_rows, (int)patches, K, v->conv1_weight, NN_OUT_IN, W, NULL, NN_ACT_NONE, NULL, patch_out);
     for (int b = 0; b < n; b++) {
         float *seq = c->embed + (size_t)b * L * W;
