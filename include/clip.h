@@ -357,6 +357,11 @@ clip_status clip_video_embed(clip_model *model, const char *path, double fps, in
                              clip_video_frames *frames);
 void clip_video_frames_free(clip_video_frames *frames);
 
+/* Writes the frames as an image index (see clip_index.h) whose items are
+ * "VIDEO#t=SECONDS", so `clip index search` finds moments. */
+clip_status clip_video_frames_index(clip_model *model, const clip_video_frames *frames,
+                                    const char *video_path, const char *index_path);
+
 /* A stretch of consecutive frames, [start, end) in seconds. */
 typedef struct clip_moment {
     int target;

@@ -32,6 +32,13 @@ check "green moment" "2.000-4.000" "$(moment green)"
 check "blue moment" "4.000-6.000" "$(moment blue)"
 check "frames sampled" "clip video: 12 frames sampled at 2 fps" "$(cat "$tmp/err")"
 
+# Frames into an index: the best match of the green frame is a frame of 2-4 s.
+"$bin" video -m "$model" "$tmp/colours.mp4" --fps 2 --index "$tmp/frames.index" 2>/dev/null
+check "video --index" 0 $?
+hit=$("$bin" index search "$tmp/frames.index" -m "$model" --image "$tmp/green.png" -k 1 2>/dev/null)
+t=$(printf '%s' "$hit" | sed -E 's/.*#t=([0-9.]+).*/\1/')
+check "index search finds a green frame" 1 "$(awk -v t="$t" 'BEGIN { print (t >= 2 && t < 4) ? 1 : 0 }')"
+
 head -c 4000 "$tmp/colours.mp4" > "$tmp/truncated.mp4"
 "$bin" video -m "$model" "$tmp/truncated.mp4" --query-image "$tmp/red.png" >/dev/null 2>"$tmp/err"
 check "truncated file fails cleanly" 1 $?

@@ -10,7 +10,7 @@
 
 static void usage(FILE *out) {
     fputs("usage: clip video -m MODEL FILE (--query TEXT... | --query-image IMAGE... | --labels \"a,b,c\")\n"
-          "                  [--fps F] [--max-frames N] [--top K] [--vocab PATH] [--threads N]\n\n"
+          "                  [--fps F] [--max-frames N] [--top K] [--index OUT] [--vocab PATH] [--threads N]\n\n"
           "Samples frames at F per second (default 1), embeds them in batches through the image tower and\n"
           "prints JSON lines:\n"
           "  --query / --query-image: for each query its best moments {\"query\", \"start\", \"end\", \"score\"}\n"
@@ -18,7 +18,9 @@ static void usage(FILE *out) {
           "      highest frame; best mean cosine first; --top K per query, default 3)\n"
           "  --labels: a timeline {\"label\", \"start\", \"end\", \"prob\"}: each frame goes to the label with\n"
           "      the highest probability (softmax of logit_scale x cosine), runs become segments.\n"
-          "Times are in seconds; a moment covers [start, end).\n",
+          "Times are in seconds; a moment covers [start, end).\n"
+          "--index OUT also writes the sampled frames as an image index (items \"FILE#t=SECONDS\"), so\n"
+          "`clip index search OUT -m MODEL --text ...` finds moments; with --index the targets are optional.\n",
           out);
 }
 
@@ -28,9 +30,10 @@ int cmd_video(int argc, char **argv) {
         {"query-image", required_argument, NULL, 'Q'}, {"labels", required_argument, NULL, 'l'},
         {"fps", required_argument, NULL, 'f'},         {"max-frames", required_argument, NULL, 'n'},
         {"top", required_argument, NULL, 'k'},         {"vocab", required_argument, NULL, 'v'},
-        {"threads", required_argument, NULL, 'j'},     {"help", no_argument, NULL, 'h'},
+        {"threads", required_argument, NULL, 'j'},     {"index", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *labels_csv = NULL, *vocab = NULL;
+    const char *model_path = NULL, *labels_csv = NULL, *vocab = NULL, *index_path = NULL;
     cli_list queries = {0}, query_images = {0};
     double fps = 1.0;
     long max_frames = 100000, top = 3, threads = 0;
@@ -46,6 +49,7 @@ int cmd_video(int argc, char **argv) {
         case 'n': if (!cli_parse_int("--max-frames", optarg, 1, 10000000, &max_frames)) return 2; break;
         case 'k': if (!cli_parse_int("--top", optarg, 1, 1000, &top)) return 2; break;
         case 'v': vocab = optarg; break;
+        case 'i': index_path = optarg; break;
         case 'j': if (!cli_parse_int("--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -53,7 +57,7 @@ int cmd_video(int argc, char **argv) {
     }
     int kinds = (queries.count > 0) + (query_images.count > 0) + (labels_csv != NULL);
     label_list labels = {0};
-    if (argc - optind != 1 || kinds != 1 || (labels_csv && (!labels_from_csv(labels_csv, &labels) || !labels.count))) {
+    if (argc - optind != 1 || kinds > 1 || (kinds == 0 && !index_path) || (labels_csv && (!labels_from_csv(labels_csv, &labels) || !labels.count))) {
         fprintf(stderr, "clip video: give one FILE and one kind of target (--query, --query-image or --labels)\n");
         usage(stderr);
         cli_list_free(&queries);
@@ -82,10 +86,12 @@ int cmd_video(int argc, char **argv) {
     if (!cli_load_model("video", model_path, (int)threads, vocab, &model)) goto done;
     clip_model_info info;
     clip_model_get_info(model, &info);
-    targets = malloc((size_t)n_targets * info.embed_dim * sizeof(float));
+    targets = malloc((size_t)(n_targets ? n_targets : 1) * info.embed_dim * sizeof(float));
     if (!targets) goto done;
     clip_status st = CLIP_OK;
-    if (query_images.count) {
+    if (n_targets == 0) {
+        /* --index alone: frames only */
+    } else if (query_images.count) {
         for (int i = 0; i < n_targets && st == CLIP_OK; i++) {
             clip_image *img = NULL;
             st = clip_image_load_file(names[i], NULL, &img);
@@ -106,6 +112,15 @@ int cmd_video(int argc, char **argv) {
     }
     if (clip_video_embed(model, video, fps, (int)max_frames, &frames) != CLIP_OK) {
         cli_error("video", NULL);
+        goto done;
+    }
+    if (index_path && clip_video_frames_index(model, &frames, video, index_path) != CLIP_OK) {
+        cli_error("video", index_path);
+        goto done;
+    }
+    if (n_targets == 0) {
+        fprintf(stderr, "clip video: %d frames indexed in %s\n", frames.n, index_path);
+        status = 0;
         goto done;
     }
     st = labels_csv ? clip_video_timeline(&frames, targets, n_targets, info.logit_scale, 1.0 / fps, &moments, &n_moments)
