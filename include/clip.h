@@ -339,9 +339,11 @@ clip_status clip_detect(clip_model *model, const clip_image *image, const float 
                         const float *background, int n_background, const clip_detect_options *opts,
                         clip_detect_result *result);
 void clip_detect_result_free(clip_detect_result *result);
-/* Draws the boxes (one colour per target) over the image, or the heat map
- * of `target` blended over it, and writes a PNG atomically. */
-clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *result, const char *path);
+/* Draws the boxes (one colour per target, each with its label from
+ * `labels` [n_targets] and probability) over the image, or the heat map of
+ * `target` blended over it, and writes a PNG atomically. */
+clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *result,
+                             const char *const *labels, const char *path);
 clip_status clip_detect_draw_heatmap(const clip_image *image, const clip_detect_result *result, int target,
                                      const char *path);
 

@@ -60,7 +60,8 @@ int main(void) {
           px, py);
     char path[600];
     snprintf(path, sizeof path, "%s/boxes.png", scratch_dir());
-    CHECK(clip_detect_draw(scene, &r, path) == CLIP_OK, "draw: %s", clip_last_error());
+    const char *match[1] = {"object"};
+    CHECK(clip_detect_draw(scene, &r, match, path) == CLIP_OK, "draw: %s", clip_last_error());
     clip_image *drawn = NULL;
     CHECK(clip_image_load_file(path, NULL, &drawn) == CLIP_OK && clip_image_width(drawn) == W,
           "drawn PNG reads back: %s", clip_last_error());

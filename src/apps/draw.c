@@ -1,8 +1,10 @@
 /* Pictures of detection results: boxes over the image, heat maps blended
  * over it. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "apps/font.h"
 #include "core/error.h"
 
 static const uint8_t palette[8][3] = {{230, 25, 75},  {60, 180, 75}, {255, 225, 25}, {0, 130, 200},
@@ -16,7 +18,8 @@ static void put(uint8_t *rgb, int w, int h, int x, int y, const uint8_t c[3]) {
     p[2] = c[2];
 }
 
-clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *r, const char *path) {
+clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *r, const char *const *labels,
+                             const char *path) {
     uint8_t *rgb;
     clip_status st = clip_image_to_rgb(image, &rgb);
     if (st != CLIP_OK) return st;
@@ -35,11 +38,14 @@ clip_status clip_detect_draw(const clip_image *image, const clip_detect_result *
                 put(rgb, w, h, d->x + d->width - 1 - t, y, c);
             }
         }
-        /* A solid tab in the box's corner, sized by its score, marks which
-         * label it is (the colour) and how sure (the length). */
-        int tab = (int)(d->width * (d->prob < 1 ? d->prob : 1));
-        for (int y = d->y; y < d->y + 3 * thickness && y < d->y + d->height; y++)
-            for (int x = d->x; x < d->x + tab; x++) put(rgb, w, h, x, y, c);
+        /* The label and its probability in the box's corner, white on the
+         * box's colour. */
+        char text[96];
+        snprintf(text, sizeof text, "%s %.0f%%", labels && labels[d->target] ? labels[d->target] : "?",
+                 100.0 * d->prob);
+        static const uint8_t white[3] = {255, 255, 255};
+        int scale = thickness > 2 ? thickness - 1 : 2;
+        font_draw(rgb, w, h, d->x + thickness + scale, d->y + thickness + scale, scale, text, white, c);
     }
     st = clip_write_png_rgb(path, rgb, w, h);
     free(rgb);

@@ -18,8 +18,8 @@ static void usage(FILE *out) {
           "k = 1..N (default 3) overlapping by half, batched through the image tower; boxes are the best\n"
           "windows per label after non-maximum suppression (IoU 0.3), and the heat map is the mean cosine\n"
           "of the windows covering each cell. --query-image searches for another image's content instead\n"
-          "of labels (ranked by cosine). --draw writes the boxes (one colour per label, a tab whose\n"
-          "length is the probability), --heatmap the first label's heat map over the image.\n",
+          "of labels (ranked by cosine). --draw writes the boxes (one colour per label, with the label\n"
+          "and its probability), --heatmap the first label's heat map over the image.\n",
           out);
 }
 
@@ -139,7 +139,9 @@ int cmd_detect(int argc, char **argv) {
     }
     fputs("]}\n", stdout);
     status = 0;
-    if (draw && clip_detect_draw(image, &r, draw) != CLIP_OK) {
+    const char *query_label[1] = {"match"};
+    if (draw && clip_detect_draw(image, &r, query_image ? query_label : (const char *const *)labels.items, draw) !=
+                    CLIP_OK) {
         cli_error("detect", draw);
         status = 1;
     }
