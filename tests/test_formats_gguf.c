@@ -311,7 +311,32 @@ static void check_resnet_refused(void) {
     clip_model_free(model);
 }
 
+/* Regression (fuzz_gguf): a GGUF holding metadata but no tensors made the
+ * table sort a null array. It must load as an empty table or fail cleanly. */
+static void empty_gguf(void) {
+    unsigned char buf[256];
+    size_t n = 0;
+    memcpy(buf, "GGUF", 4);
+    n = 4;
+    uint32_t version = 3;
+    uint64_t tensors = 0, kvs = 1, key_len = 20, value_len = 4;
+    uint32_t type = 8; /* string */
+    memcpy(buf + n, &version, 4), n += 4;
+    memcpy(buf + n, &tensors, 8), n += 8;
+    memcpy(buf + n, &kvs, 8), n += 8;
+    memcpy(buf + n, &key_len, 8), n += 8;
+    memcpy(buf + n, "general.architecture", 20), n += 20;
+    memcpy(buf + n, &type, 4), n += 4;
+    memcpy(buf + n, &value_len, 8), n += 8;
+    memcpy(buf + n, "clip", 4), n += 4;
+    st_file *file = NULL;
+    clip_status st = gguf_clip_open_memory(buf, n, "empty.gguf", &file);
+    CHECK(st == CLIP_OK || strlen(clip_last_error()) > 0, "an empty GGUF fails with a message");
+    if (file) st_close(file);
+}
+
 int main(void) {
+    empty_gguf();
     fixtures_dir();
     CHECK(strcmp(GGUF_CLIP_VOCAB_TENSOR, CLIP_EMBEDDED_VOCAB_TENSOR) == 0, "vocabulary tensor names diverged");
     check_merge_recovery();

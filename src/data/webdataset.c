@@ -201,7 +201,7 @@ static clip_status list_shards(const char *spec, char ***out, int *n) {
             if ((list[count] = malloc(need))) snprintf(list[count++], need, "%s/%s", spec, e->d_name);
         }
         closedir(dir);
-        qsort(list, (size_t)count, sizeof(char *), compare_strings);
+        if (count) qsort(list, (size_t)count, sizeof(char *), compare_strings);
     } else {
         char *copy = strdup(spec);
         for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {

@@ -221,7 +221,7 @@ static clip_status place_tensors(gguf_file *f, const uint8_t *base, size_t size,
             t->data = base + data_start + offsets[i];
     }
     if (st == CLIP_OK) {
-        qsort(names, f->n_tensors, sizeof *names, compare_names);
+        if (f->n_tensors) qsort(names, f->n_tensors, sizeof *names, compare_names);
         for (size_t i = 1; i < f->n_tensors && st == CLIP_OK; i++)
             if (strcmp(names[i - 1], names[i]) == 0)
                 st = clip_fail(CLIP_ERR_FORMAT, "%s: GGUF tensor '%s' appears twice", f->label, names[i]);

@@ -457,7 +457,7 @@ static int compare_pending(const void *a, const void *b) {
 }
 
 clip_status st_writer_finish(st_writer *w, const char *path) {
-    qsort(w->tensors, w->n, sizeof *w->tensors, compare_pending);
+    if (w->n) qsort(w->tensors, w->n, sizeof *w->tensors, compare_pending);
     cJSON *root = cJSON_CreateObject();
     if (!root) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
     if (cJSON_GetArraySize(w->metadata) > 0)
@@ -626,7 +626,8 @@ clip_status st_table_finish(st_file *f) {
         if (!f->sorted) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", f->path);
     }
     for (size_t i = 0; i < f->n_tensors; i++) f->sorted[i] = &f->tensors[i];
-    qsort(f->sorted, f->n_tensors, sizeof(st_tensor *), compare_tensor_names);
+    /* an empty table (a GGUF with no tensors, found by fuzz_gguf) has no array to sort */
+    if (f->n_tensors) qsort(f->sorted, f->n_tensors, sizeof(st_tensor *), compare_tensor_names);
     for (size_t i = 1; i < f->n_tensors; i++)
         if (strcmp(f->sorted[i - 1]->name, f->sorted[i]->name) == 0)
             return clip_fail(CLIP_ERR_FORMAT, "%s: tensor '%s' appears twice", f->path, f->sorted[i]->name);

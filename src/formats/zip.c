@@ -173,7 +173,7 @@ clip_status zip_open_memory(const void *data, size_t size, const char *label, zi
     }
     if (st == CLIP_OK) {
         for (size_t i = 0; i < z->n; i++) z->sorted[i] = &z->entries[i];
-        qsort(z->sorted, z->n, sizeof *z->sorted, compare_entries);
+        if (z->n) qsort(z->sorted, z->n, sizeof *z->sorted, compare_entries);
         for (size_t i = 1; i < z->n; i++)
             if (strcmp(z->sorted[i - 1]->name, z->sorted[i]->name) == 0)
                 st = clip_fail(CLIP_ERR_FORMAT, "%s: zip entry '%s' appears twice", z->label, z->sorted[i]->name);
