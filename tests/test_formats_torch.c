@@ -426,8 +426,23 @@ static void check_hostile(void) {
     tb_free(&pkl);
 }
 
+/* Regression (fuzz_torch): an end-of-central-directory record whose
+ * directory lies past the end of the file must be refused, not followed. */
+static void directory_outside_file(void) {
+    unsigned char eocd[22] = {0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 1, 0, 1, 0,
+                              16, 0, 0, 0,          /* directory size */
+                              0x00, 0xff, 0xff, 0xff, /* directory offset */
+                              0, 0};
+    zip_archive *z = NULL;
+    CHECK(zip_open_memory(eocd, sizeof eocd, "outside.zip", &z) != CLIP_OK && !z &&
+              strstr(clip_last_error(), "outside.zip"),
+          "a directory outside the file is refused: %s", clip_last_error());
+    zip_close(z);
+}
+
 int main(void) {
     fixtures_dir();
+    directory_outside_file();
     check_state_dict();
     check_nested();
     check_torchscript();

@@ -162,8 +162,12 @@ clip_status zip_open_memory(const void *data, size_t size, const char *label, zi
         z->sorted = calloc(dir.count + 1, sizeof *z->sorted);
         if (!z->entries || !z->sorted) st = clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", z->label);
     }
-    const uint8_t *c = z->base + dir.offset;
-    size_t left = (size_t)dir.size;
+    /* The offset is only meaningful once the directory was found (found by
+     * fuzz_torch: a failed search left it pointing past the file). */
+    if (st == CLIP_OK && (dir.offset > size || dir.size > size - dir.offset))
+        st = clip_fail(CLIP_ERR_FORMAT, "%s: central directory lies outside the file", z->label);
+    const uint8_t *c = st == CLIP_OK ? z->base + dir.offset : z->base;
+    size_t left = st == CLIP_OK ? (size_t)dir.size : 0;
     for (uint64_t i = 0; st == CLIP_OK && i < dir.count; i++) {
         size_t used = 0;
         st = read_entry(z, c, left, &used, &z->entries[z->n]);
