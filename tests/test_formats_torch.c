@@ -13,6 +13,7 @@
 
 #include "formats/pickle.h"
 #include "formats/torch_ckpt.h"
+#include "formats/zip.h"
 #include "test_formats_common.h"
 
 static const char *generated[] = {"tiny-vit.pt",         "tiny-rn.pt", "tiny-vit-nested.pt", "tiny-vit-f16.pt",
