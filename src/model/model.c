@@ -52,6 +52,8 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
         model->pool = clip_pool_create(opts ? opts->n_threads : 0);
         model->nn.pool = model->pool;
         if (!model->pool) st = clip_fail(CLIP_ERR_NO_MEMORY, "cannot start worker threads");
+        /* Packed weight panels, made on first use and kept for the model's life. */
+        if (st == CLIP_OK) st = nn_ctx_init(&model->nn);
     }
     if (st == CLIP_OK && opts && opts->require_tokenizer && !clip_model_tokenizer(model)) st = CLIP_ERR_VOCAB;
     if (st != CLIP_OK) {
@@ -87,6 +89,7 @@ void clip_model_free(clip_model *model) {
         free(b);
         b = next;
     }
+    nn_ctx_release(&model->nn);
     clip_tokenizer_free(model->tokenizer);
     pthread_mutex_destroy(&model->tokenizer_lock);
     pthread_mutex_destroy(&model->tokenizer_init_lock);

@@ -9,35 +9,15 @@
 #include "core/error.h"
 #include "model/model_internal.h"
 
-typedef struct scratch_pool {
-    float *im2col;
-    size_t im2col_floats;
-} scratch_pool;
-
-static clip_status ensure_im2col(scratch_pool *s, size_t floats) {
-    if (floats <= s->im2col_floats) return CLIP_OK;
-    float *grown = realloc(s->im2col, floats * sizeof(float));
-    if (!grown) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory for convolution buffers");
-    s->im2col = grown;
-    s->im2col_floats = floats;
-    return CLIP_OK;
-}
-
 /* y = bn(conv(x)) with optional ReLU; x [n, Cin, H, W], y [n, Cout, Ho, Wo]. */
-static clip_status conv_bn_forward(const clip_model *model, scratch_pool *s, const conv_bn *cb, const float *x,
+static clip_status conv_bn_forward(const clip_model *model, const conv_bn *cb, const float *x,
                                    int n, int H, int W, int stride, int relu, float *y) {
-    int pad = cb->kernel / 2;
-    clip_status st = ensure_im2col(s, nn_conv2d_scratch_floats(cb->in_channels, H, W, cb->kernel, stride, pad));
-    if (st != CLIP_OK) return st;
-    nn_conv2d(&model->nn, x, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride, pad,
-              s->im2col, y);
-    int Ho = nn_conv_out_size(H, cb->kernel, stride, pad), Wo = nn_conv_out_size(W, cb->kernel, stride, pad);
-    nn_batchnorm_eval(&model->nn, y, n, cb->out_channels, Ho * Wo, cb->bn.running_mean, cb->bn.running_var,
-                      cb->bn.weight, cb->bn.bias, 1e-5f, relu);
-    return CLIP_OK;
+    return nn_conv2d_bn(&model->nn, x, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride,
+                        cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias, 1e-5f,
+                        relu, y);
 }
 
-static clip_status bottleneck_forward(const clip_model *model, scratch_pool *s, const bottleneck *blk,
+static clip_status bottleneck_forward(const clip_model *model, const bottleneck *blk,
                                       const float *x, int n, int H, int W, float *out) {
     int planes = blk->conv1.out_channels, Cin = blk->conv1.in_channels, stride = blk->stride;
     int Ho = H / stride, Wo = W / stride;
@@ -46,15 +26,15 @@ static clip_status bottleneck_forward(const clip_model *model, scratch_pool *s, 
     float *work = malloc(floats * sizeof(float));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     float *t1 = work, *t2 = t1 + plane_full, *pooled_x = t2 + plane_full;
-    clip_status st = conv_bn_forward(model, s, &blk->conv1, x, n, H, W, 1, 1, t1);
-    if (st == CLIP_OK) st = conv_bn_forward(model, s, &blk->conv2, t1, n, H, W, 1, 1, t2);
+    clip_status st = conv_bn_forward(model, &blk->conv1, x, n, H, W, 1, 1, t1);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &blk->conv2, t1, n, H, W, 1, 1, t2);
     if (st == CLIP_OK) {
         const float *t2p = t2;
         if (stride > 1) {
             nn_avgpool(&model->nn, t2, n, planes, H, W, stride, t1);
             t2p = t1;
         }
-        st = conv_bn_forward(model, s, &blk->conv3, t2p, n, Ho, Wo, 1, 0, out);
+        st = conv_bn_forward(model, &blk->conv3, t2p, n, Ho, Wo, 1, 0, out);
     }
     if (st == CLIP_OK) {
         size_t total = (size_t)n * blk->conv3.out_channels * Ho * Wo;
@@ -70,7 +50,7 @@ static clip_status bottleneck_forward(const clip_model *model, scratch_pool *s, 
                 identity = malloc(total * sizeof(float));
                 if (!identity) st = clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
             }
-            if (st == CLIP_OK) st = conv_bn_forward(model, s, &blk->downsample, src, n, Ho, Wo, 1, 0, identity);
+            if (st == CLIP_OK) st = conv_bn_forward(model, &blk->downsample, src, n, Ho, Wo, 1, 0, identity);
             if (st == CLIP_OK)
                 for (size_t i = 0; i < total; i++) {
                     float v = out[i] + identity[i];
@@ -157,12 +137,11 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     if (stage1 > largest) largest = stage1;
     largest *= (size_t)n;
     float *a = malloc(largest * sizeof(float)), *b = malloc(largest * sizeof(float));
-    scratch_pool s = {0};
     clip_status st = (a && b) ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     int H = R / 2, W = R / 2;
-    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[0], pixels, n, R, R, 2, 1, a);
-    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[1], a, n, H, W, 1, 1, b);
-    if (st == CLIP_OK) st = conv_bn_forward(model, &s, &r->stem[2], b, n, H, W, 1, 1, a);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &r->stem[0], pixels, n, R, R, 2, 1, a);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &r->stem[1], a, n, H, W, 1, 1, b);
+    if (st == CLIP_OK) st = conv_bn_forward(model, &r->stem[2], b, n, H, W, 1, 1, a);
     if (st == CLIP_OK) {
         nn_avgpool(&model->nn, a, n, w, H, W, 2, b);
         H /= 2;
@@ -174,7 +153,7 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     for (int stage = 0; stage < 4 && st == CLIP_OK; stage++) {
         for (int i = 0; i < r->stage_blocks[stage] && st == CLIP_OK; i++, block++) {
             const bottleneck *blk = &r->blocks[block];
-            st = bottleneck_forward(model, &s, blk, cur, n, H, W, next);
+            st = bottleneck_forward(model, blk, cur, n, H, W, next);
             H /= blk->stride;
             W /= blk->stride;
             float *tmp = cur;
@@ -192,7 +171,6 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
         int64_t shape[2] = {n, model->info.embed_dim};
         trace_emit(trace, "visual.attnpool", features, 2, shape);
     }
-    free(s.im2col);
     free(a);
     free(b);
     return st;

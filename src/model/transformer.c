@@ -19,12 +19,8 @@ static void project_qkv(const nn_ctx *ctx, const transformer_block *blk, const f
     const float *weights[3] = {blk->q_weight, blk->k_weight, blk->v_weight};
     const float *biases[3] = {blk->q_bias, blk->k_bias, blk->v_bias};
     for (int part = 0; part < 3; part++)
-        nn_gemm(ctx, rows, W, W, h, W, weights[part], W, NN_OUT_IN, 0.0f, qkv + (size_t)part * W, 3 * W);
-    for (int r = 0; r < rows; r++) {
-        float *row = qkv + (size_t)r * 3 * W;
-        for (int part = 0; part < 3; part++)
-            for (int c = 0; c < W; c++) row[part * W + c] += biases[part][c];
-    }
+        nn_linear_ex(ctx, h, W, rows, W, weights[part], NN_OUT_IN, W, biases[part], NN_ACT_NONE, NULL, 0,
+                     qkv + (size_t)part * W, 3 * W);
 }
 
 clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *x, int B, int L,

@@ -37,6 +37,7 @@ void clip_trainer_free(clip_trainer *t) {
     /* Packed copies of the trainer's buffers must not outlive them. */
     nn_ctx_release(&t->model->nn);
     trainer_release_params(t);
+    nn_ctx_init(&t->model->nn);
     t->model->info.logit_scale = expf(t->model->logit_scale_log[0]);
     free(t);
 }
@@ -68,7 +69,9 @@ void clip_trainer_zero_grad(clip_trainer *t) {
 
 static void sync_model(clip_trainer *t) {
     t->model->info.logit_scale = expf(*t->logit_scale);
+    /* Packed copies of the old values must go; new ones are made on use. */
     nn_ctx_release(&t->model->nn);
+    nn_ctx_init(&t->model->nn);
 }
 
 void clip_trainer_params_updated(clip_trainer *t) {
