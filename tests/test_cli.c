@@ -254,8 +254,10 @@ static void errors(void) {
     o = run(cmd("nonsense 2>/dev/null"), &status);
     CHECK(status == 2, "unknown command exits 2");
     free(o);
-    const char *commands[] = {"embed", "similarity", "info", "tokenize", "preprocess", "init", "classify", "detect",
-                              "ask", "text-similarity", "text-classify"};
+    const char *commands[] = {"embed",   "similarity", "info",  "tokenize", "preprocess",      "init",
+                              "train",   "eval",       "grad",  "classify", "detect",          "video",
+                              "ask",     "text-similarity",     "text-classify", "index", "serve",
+                              "convert", "pull"};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         o = run(cmd("%s --help", commands[i]), &status);
         CHECK(status == 0 && strstr(o, "usage: clip") != NULL, "%s --help", commands[i]);
