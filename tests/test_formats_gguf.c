@@ -335,8 +335,26 @@ static void empty_gguf(void) {
     if (file) st_close(file);
 }
 
+/* Regression (fuzz_gguf, CI): metadata claiming ~10^9 blocks made the
+ * name table allocate gigabytes before any tensor was looked at. */
+static void huge_block_count(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/regressions/gguf-huge-block-count.gguf", CLIP_TESTS_DIR);
+    size_t size = 0;
+    uint8_t *data = read_file(path, &size);
+    CHECK(data != NULL, "read %s", path);
+    if (!data) return;
+    st_file *file = NULL;
+    clip_status st = gguf_clip_open_memory(data, size, "huge.gguf", &file);
+    CHECK(st != CLIP_OK && contains(clip_last_error(), "blocks claimed"), "huge block count refused: %s",
+          clip_last_error());
+    if (file) st_close(file);
+    free(data);
+}
+
 int main(void) {
     empty_gguf();
+    huge_block_count();
     fixtures_dir();
     CHECK(strcmp(GGUF_CLIP_VOCAB_TENSOR, CLIP_EMBEDDED_VOCAB_TENSOR) == 0, "vocabulary tensor names diverged");
     check_merge_recovery();

@@ -175,6 +175,13 @@ static clip_status transpose(const st_file *src, const layout_name *n, st_file *
 
 clip_status layout_to_openai(const st_file *src, layout_scheme scheme, int text_layers, int vision_layers,
                              st_file *dst) {
+    /* Block counts come from the file's metadata: each block has a dozen
+     * tensors, so a count beyond the tensors present is a lie (found by
+     * fuzz_gguf: a huge count made this allocate gigabytes). */
+    size_t blocks = (size_t)(text_layers > 0 ? text_layers : 0) + (size_t)(vision_layers > 0 ? vision_layers : 0);
+    if (text_layers < 0 || text_layers > 4096 || vision_layers > 4096 || blocks > st_count(src))
+        return clip_fail(CLIP_ERR_FORMAT, "%s: %d text and %d vision blocks claimed, but the file holds %zu tensors",
+                         st_path(src), text_layers, vision_layers, st_count(src));
     layout_name *names;
     size_t count = layout_names(scheme, text_layers, vision_layers, &names);
     if (!names) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
