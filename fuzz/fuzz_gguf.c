@@ -2,6 +2,8 @@
  * the clip.cpp layout mapping (names, fused and transposed tensors,
  * vocabulary recovery) and the model loader. */
 #include <stdint.h>
+
+#include "fuzz_towers.h"
 #include <stdlib.h>
 
 #include "formats/gguf.h"
@@ -32,21 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     clip_model *model = NULL;
     clip_load_options opts = {.n_threads = 1};
     if (clip_model_from_safetensors(file, "<fuzz>", &opts, &model) == CLIP_OK) {
-        clip_model_info info;
-        clip_model_get_info(model, &info);
-        if (info.n_parameters < 100000 && info.image_resolution <= 64 && info.context_length <= 64) {
-            int32_t *tokens = calloc((size_t)info.context_length, sizeof(int32_t));
-            float *features = malloc((size_t)info.embed_dim * sizeof(float));
-            float *pixels = calloc((size_t)3 * info.image_resolution * info.image_resolution, sizeof(float));
-            if (tokens && features && pixels) {
-                tokens[0] = info.vocab_size - 1;
-                clip_encode_text(model, tokens, 1, features);
-                clip_encode_image(model, pixels, 1, features);
-            }
-            free(tokens);
-            free(features);
-            free(pixels);
-        }
+        fuzz_run_towers(model);
         clip_model_free(model);
     }
     return 0;

@@ -295,6 +295,9 @@ void clip_classify_multilabel(const clip_classifier *classifier, const clip_clas
                               const float *features, int n, float logit_scale, float *probs);
 /* NULL-terminated built-in neutral background prompts. */
 const char *const *clip_default_background_prompts(void);
+/* A classifier of those prompts, used as written (template "{}"): the
+ * `background` of clip_classify_multilabel and clip_detect. */
+clip_status clip_classifier_create_background(clip_model *model, clip_classifier **out);
 
 /* Visual question answering by answer scoring: each answer becomes a
  * statement through `template` ("{question}" and "{answer}" placeholders;

@@ -76,11 +76,9 @@ int main(void) {
     clip_classifier *c = NULL;
     const char *plain[1] = {"{}"};
     CHECK(clip_classifier_create(model, labels, 2, plain, 1, &c) == CLIP_OK, "labels");
-    const char *const *bg = clip_default_background_prompts();
-    int n_bg = 0;
-    while (bg[n_bg]) n_bg++;
     clip_classifier *b = NULL;
-    clip_classifier_create(model, bg, n_bg, plain, 1, &b);
+    CHECK(clip_classifier_create_background(model, &b) == CLIP_OK, "background prompts");
+    int n_bg = clip_classifier_n_labels(b);
     clip_detect_options presence = {0};
     CHECK(clip_detect(model, scene, clip_classifier_embeddings(c), 2, clip_classifier_embeddings(b), n_bg, &presence,
                       &r) == CLIP_OK, "presence");

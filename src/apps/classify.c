@@ -214,3 +214,11 @@ void clip_classify_multilabel(const clip_classifier *c, const clip_classifier *b
     free(label_logits);
     free(bg_logits);
 }
+
+clip_status clip_classifier_create_background(clip_model *model, clip_classifier **out) {
+    const char *const *prompts = clip_default_background_prompts();
+    int n = 0;
+    while (prompts[n]) n++;
+    const char *plain[1] = {"{}"};
+    return clip_classifier_create(model, prompts, n, plain, 1, out);
+}

@@ -116,11 +116,7 @@ int cmd_classify(int argc, char **argv) {
                                : clip_classifier_create(model, (const char *const *)labels.items, labels.count, tpl,
                                                         templates.count, &classifier);
     if (st == CLIP_OK && multi) {
-        const char *const *bg = clip_default_background_prompts();
-        int n_bg = 0;
-        while (bg[n_bg]) n_bg++;
-        const char *plain[1] = {"{}"};
-        st = clip_classifier_create(model, bg, n_bg, plain, 1, &background);
+        st = clip_classifier_create_background(model, &background);
     }
     int failures = 0;
     if (st != CLIP_OK) {

@@ -100,18 +100,16 @@ int cmd_detect(int argc, char **argv) {
         targets = query_feature;
         n_targets = 1;
     } else {
-        const char *plain[1] = {"{}"};
-        const char *const *bg_prompts = clip_default_background_prompts();
-        while (bg_prompts[n_bg]) n_bg++;
         if (clip_classifier_create(model, (const char *const *)labels.items, labels.count,
                                    templates.count ? (const char *const *)templates.items : NULL, templates.count,
                                    &classifier) != CLIP_OK ||
-            clip_classifier_create(model, bg_prompts, n_bg, plain, 1, &background) != CLIP_OK) {
+            clip_classifier_create_background(model, &background) != CLIP_OK) {
             cli_error("detect", "labels");
             goto done;
         }
         targets = clip_classifier_embeddings(classifier);
         bg = clip_classifier_embeddings(background);
+        n_bg = clip_classifier_n_labels(background);
         n_targets = labels.count;
     }
     clip_detect_result r;
