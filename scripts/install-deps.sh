@@ -13,6 +13,7 @@ packages=(
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video decoding (clip video)
   ffmpeg                     # makes the test videos
   libarchive-dev             # WebDataset tar shards (training data)
+  libopenmpi-dev openmpi-bin # optional: data-parallel training and sharded embedding under mpirun (src/dist)
   dataset-fashion-mnist      # the demo's training and test data
   clang libclang-rt-14-dev   # libFuzzer targets (fuzz/)
   valgrind                   # leak check

@@ -77,5 +77,13 @@ check "classify accuracy equals clip eval's" "$eval_top1" "$(awk -v c=$correct -
 "$bin" train --resume "$tmp/nothing-here" >/dev/null 2>&1
 check "resume without a run folder fails" 1 $?
 
+# A build without MPI started by a launcher must refuse rather than have
+# every rank train on the whole data (builds with MPI: tests/cli_mpi_train.sh).
+if "$bin" --version | grep -q "MPI: no"; then
+  OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$bin" train "${args[@]}" -o "$tmp/mpi" >"$tmp/mpi.out" 2>&1
+  check "launched by mpirun without MPI support: exit 1" 1 $?
+  grep -q "built without MPI" "$tmp/mpi.out"; check "the error names the missing MPI" 0 $?
+fi
+
 echo "cli_train: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -39,8 +39,8 @@ static clip_status fill(batch_loader *l, train_batch *b, int64_t step) {
     int64_t epoch = step / l->steps_per_epoch, first = (step % l->steps_per_epoch) * l->batch_size;
     clip_status st = ensure_permutation(l, epoch);
     size_t per = (size_t)3 * l->resolution * l->resolution;
-    for (int i = 0; i < l->batch_size && st == CLIP_OK; i++) {
-        int64_t index = l->perm[first + i];
+    for (int i = 0; i < l->shard_size && st == CLIP_OK; i++) {
+        int64_t index = l->perm[first + l->shard_begin + i];
         clip_rng rng;
         clip_rng_seed(&rng, mix(mix(l->seed, (uint64_t)epoch), (uint64_t)index + 1));
         clip_image *img;
@@ -78,9 +78,15 @@ static void *producer(void *raw) {
     return NULL;
 }
 
-clip_status batch_loader_start(batch_loader *l, clip_model *model, clip_data *data, int batch_size, uint64_t seed,
-                               int64_t first_step, int64_t end_step, float scale_lo, float scale_hi) {
+clip_status batch_loader_start(batch_loader *l, clip_model *model, clip_data *data, int batch_size, int shard_begin,
+                               int shard_size, uint64_t seed, int64_t first_step, int64_t end_step, float scale_lo,
+                               float scale_hi) {
     memset(l, 0, sizeof *l);
+    if (shard_begin < 0 || shard_size < 1 || shard_begin + shard_size > batch_size)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training: shard %d+%d of a batch of %d", shard_begin, shard_size,
+                         batch_size);
+    l->shard_begin = shard_begin;
+    l->shard_size = shard_size;
     clip_model_info info;
     clip_model_get_info(model, &info);
     l->model = model;
@@ -101,9 +107,9 @@ clip_status batch_loader_start(batch_loader *l, clip_model *model, clip_data *da
     l->perm_epoch = -1;
     size_t per = (size_t)3 * l->resolution * l->resolution;
     for (int s = 0; s < 2; s++) {
-        l->slots[s].pixels = malloc((size_t)batch_size * per * sizeof(float));
-        l->slots[s].tokens = malloc((size_t)batch_size * l->context * sizeof(int32_t));
-        l->slots[s].labels = malloc((size_t)batch_size * sizeof(int));
+        l->slots[s].pixels = malloc((size_t)shard_size * per * sizeof(float));
+        l->slots[s].tokens = malloc((size_t)shard_size * l->context * sizeof(int32_t));
+        l->slots[s].labels = malloc((size_t)shard_size * sizeof(int));
         if (!l->slots[s].pixels || !l->slots[s].tokens || !l->slots[s].labels || !l->perm) {
             batch_loader_stop(l);
             return clip_fail(CLIP_ERR_NO_MEMORY, "training: out of memory for batches of %d", batch_size);

@@ -93,8 +93,10 @@ static clip_status unit_forward(const nn_ctx *ctx, resnet_cache *c, const conv_b
     free(im2col);
     int HW = u->Ho * u->Wo;
     if (c->bn_train) {
-        tr_batchnorm_train_forward(ctx, u->y, n, Cout, HW, cb->bn.weight, cb->bn.bias, BN_EPS, momentum,
-                                   state->bn.running_mean, state->bn.running_var, u->mean, u->invstd, relu, u->out);
+        clip_status st = tr_batchnorm_train_forward(ctx, u->y, n, Cout, HW, cb->bn.weight, cb->bn.bias, BN_EPS,
+                                                    momentum, state->bn.running_mean, state->bn.running_var, u->mean,
+                                                    u->invstd, relu, c->bn_train == RESNET_BN_TRAIN_SYNC, u->out);
+        if (st != CLIP_OK) return st;
         (*state->bn.num_batches_tracked)++;
     } else {
         memcpy(u->out, u->y, map * sizeof(float));
@@ -116,8 +118,13 @@ static clip_status unit_backward(const nn_ctx *ctx, int n, int bn_train, const u
     size_t scratch = tr_conv2d_backward_scratch(cb->in_channels, Cout, u->H, u->W, cb->kernel, u->stride, pad);
     float *dy = malloc((map + scratch) * sizeof(float));
     if (!dy) return out_of_memory();
-    tr_batchnorm_backward(ctx, u->y, n, Cout, u->Ho * u->Wo, cb->bn.weight, u->mean, u->invstd, bn_train, u->out,
-                          u->relu, dout, dy, u->state->bn.grad_weight, u->state->bn.grad_bias);
+    clip_status st = tr_batchnorm_backward(ctx, u->y, n, Cout, u->Ho * u->Wo, cb->bn.weight, u->mean, u->invstd,
+                                           bn_train != 0, bn_train == RESNET_BN_TRAIN_SYNC, u->out, u->relu, dout, dy,
+                                           u->state->bn.grad_weight, u->state->bn.grad_bias);
+    if (st != CLIP_OK) {
+        free(dy);
+        return st;
+    }
     tr_conv2d_backward(ctx, u->x, n, cb->in_channels, u->H, u->W, cb->weight, Cout, cb->kernel, u->stride, pad, dy,
                        dx, u->state->grad_weight, dy + map);
     free(dy);

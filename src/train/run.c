@@ -14,6 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "train/adamw.h"
 #include "train/loader.h"
 #include "train/run.h"
@@ -123,10 +124,12 @@ typedef struct run_state {
     clip_data *data, *eval;
     FILE *log;
     char path[4][4200]; /* checkpoint, model, log, plot */
+    int rank, world;    /* data-parallel ranks (src/dist); rank 0 writes and evaluates */
 } run_state;
 
 static void log_line(run_state *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(run_state *r, const char *fmt, ...) {
+    if (r->rank != 0) return;
     char line[1024];
     va_list args;
     va_start(args, fmt);
@@ -139,7 +142,7 @@ static void log_line(run_state *r, const char *fmt, ...) {
 }
 
 static clip_status evaluate(run_state *r, int64_t step, int final) {
-    if (!r->eval) return CLIP_OK;
+    if (!r->eval) return CLIP_OK; /* rank 0 only */
     eval_result zs, ret;
     int items = final ? 0 : r->cfg->eval_items;
     double t0 = now_seconds();
@@ -155,8 +158,8 @@ static clip_status evaluate(run_state *r, int64_t step, int final) {
     return CLIP_OK;
 }
 
-static void progress(int64_t step, int64_t total, double loss, double rate) {
-    if (!isatty(STDERR_FILENO)) return;
+static void progress(const run_state *r, int64_t step, int64_t total, double loss, double rate) {
+    if (r->rank != 0 || !isatty(STDERR_FILENO)) return;
     int width = 30, filled = (int)(width * (double)step / total);
     double eta = rate > 0 ? (double)(total - step) / rate : 0;
     fprintf(stderr, "\r[%.*s%*s] %lld/%lld loss %.4f  %.0f steps/min  ETA %.0fs ", filled,
@@ -167,11 +170,11 @@ static void progress(int64_t step, int64_t total, double loss, double rate) {
 
 static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
     const train_config *c = r->cfg;
-    int B = c->batch_size;
+    int B = c->batch_size, local = B / r->world;
     batch_loader loader;
     int64_t micro_total = total * c->accum, micro_start = start * c->accum;
-    clip_status st = batch_loader_start(&loader, r->model, r->data, B, c->seed, micro_start, micro_total, c->scale_lo,
-                                        c->scale_hi);
+    clip_status st = batch_loader_start(&loader, r->model, r->data, B, r->rank * local, local, c->seed, micro_start,
+                                        micro_total, c->scale_lo, c->scale_hi);
     if (st != CLIP_OK) return st;
     size_t n_params;
     train_param *params = clip_trainer_params(r->trainer, &n_params);
@@ -187,11 +190,12 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
             float l = 0;
             if (st == CLIP_OK)
                 st = clip_trainer_forward_backward_labeled(r->trainer, b->pixels, b->tokens,
-                                                           c->class_aware && b->labels[0] >= 0 ? b->labels : NULL, B,
-                                                           &l, NULL);
+                                                           c->class_aware && b->labels[0] >= 0 ? b->labels : NULL,
+                                                           local, &l, NULL);
             if (st == CLIP_OK) batch_loader_release(&loader, b);
             loss += l / c->accum;
         }
+        if (st == CLIP_OK) st = clip_trainer_reduce_gradients(r->trainer);
         if (st != CLIP_OK) break;
         if (c->accum > 1) grad_scale(params, n_params, 1.0f / c->accum);
         double norm = grad_clip_norm(params, n_params, c->grad_clip);
@@ -210,14 +214,17 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
                      "\"grad_norm\": %.4g, \"samples_per_s\": %.1f}",
                      (long long)done, (double)done * c->accum * B / clip_data_size(r->data), loss_sum / window_steps,
                      info.logit_scale, lr, norm, window_steps * (double)c->accum * B / elapsed);
-            progress(done, total, loss_sum / window_steps, window_steps / elapsed);
+            progress(r, done, total, loss_sum / window_steps, window_steps / elapsed);
             window_start = now_seconds();
             loss_sum = 0;
             window_steps = 0;
         }
-        if (c->checkpoint_every > 0 && done % c->checkpoint_every == 0 && done < total)
-            st = train_checkpoint_write(r->trainer, r->opt, done, r->path[0], 1);
-        if (st == CLIP_OK && c->eval_every > 0 && done % c->eval_every == 0 && done < total) st = evaluate(r, done, 0);
+        int checkpoint = c->checkpoint_every > 0 && done % c->checkpoint_every == 0 && done < total;
+        int eval = c->eval_every > 0 && done % c->eval_every == 0 && done < total;
+        if (checkpoint && r->rank == 0) st = train_checkpoint_write(r->trainer, r->opt, done, r->path[0], 1);
+        if (st == CLIP_OK && eval) st = evaluate(r, done, 0);
+        /* The other ranks wait asleep rather than spinning in the next step's gather. */
+        if (st == CLIP_OK && (checkpoint || eval)) st = dist_barrier();
     }
     batch_loader_stop(&loader);
     return st;
@@ -225,7 +232,8 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
 
 clip_status clip_train_run(const train_config *given, int resume) {
     train_config cfg = *given;
-    run_state r = {.cfg = &cfg};
+    run_state r = {.cfg = &cfg, .rank = dist_rank(), .world = dist_size()};
+    int lead = r.rank == 0;
     char config_path[4200];
     snprintf(config_path, sizeof config_path, "%s/config.json", cfg.out_dir);
     const char *names[4] = {"checkpoint.safetensors", "model.safetensors", "log.jsonl", "curves.svg"};
@@ -235,20 +243,26 @@ clip_status clip_train_run(const train_config *given, int resume) {
     if (resume) {
         st = load_config(&cfg, config_path);
         if (st == CLIP_OK && access(r.path[0], R_OK) != 0) resume = 0; /* killed before the first checkpoint */
-    } else if (mkdir(cfg.out_dir, 0755) != 0 && errno != EEXIST) {
+    } else if (lead && mkdir(cfg.out_dir, 0755) != 0 && errno != EEXIST) {
         st = clip_fail(CLIP_ERR_IO, "%s: cannot create the run folder", cfg.out_dir);
     }
-    if (st == CLIP_OK && !resume) st = save_config(&cfg, config_path);
+    if (st == CLIP_OK && cfg.batch_size % r.world != 0)
+        st = clip_fail(CLIP_ERR_INVALID_ARGUMENT,
+                       "training: the batch size %d (the global batch) must be a multiple of the %d ranks",
+                       cfg.batch_size, r.world);
+    if (st == CLIP_OK && !resume && lead) st = save_config(&cfg, config_path);
     if (st == CLIP_OK) {
         clip_load_options lo = {.n_threads = cfg.threads};
         st = clip_model_load(resume ? r.path[0] : cfg.model, &lo, &r.model);
     }
     if (st == CLIP_OK) st = clip_data_open(cfg.data, NULL, &r.data);
-    if (st == CLIP_OK && cfg.eval_data[0]) st = clip_data_open(cfg.eval_data, NULL, &r.eval);
+    if (st == CLIP_OK && cfg.eval_data[0] && lead) st = clip_data_open(cfg.eval_data, NULL, &r.eval);
     if (st == CLIP_OK) {
-        clip_trainer_options to = {.bn_train = !cfg.bn_eval, .lock_image = cfg.lock_image, .lock_text = cfg.lock_text};
+        clip_trainer_options to = {.bn_train = !cfg.bn_eval, .lock_image = cfg.lock_image, .lock_text = cfg.lock_text,
+                                   .data_parallel = 1};
         st = clip_trainer_create(r.model, &to, &r.trainer);
     }
+    if (st == CLIP_OK) st = clip_trainer_broadcast_parameters(r.trainer);
     if (st == CLIP_OK) {
         size_t n;
         train_param *params = clip_trainer_params(r.trainer, &n);
@@ -259,7 +273,7 @@ clip_status clip_train_run(const train_config *given, int resume) {
     int64_t steps_per_epoch = r.data ? clip_data_size(r.data) / ((int64_t)cfg.batch_size * cfg.accum) : 0;
     int64_t total = cfg.steps > 0 ? cfg.steps : (int64_t)llround(cfg.epochs * (double)steps_per_epoch);
     if (st == CLIP_OK && total < 1) st = clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training: no steps to run");
-    if (st == CLIP_OK) {
+    if (st == CLIP_OK && lead) {
         if (resume) trim_log(r.path[2], start);
         else unlink(r.path[2]);
         r.log = fopen(r.path[2], "a");
@@ -270,19 +284,21 @@ clip_status clip_train_run(const train_config *given, int resume) {
         clip_model_get_info(r.model, &info);
         log_line(&r,
                  "{\"event\": \"%s\", \"from_step\": %lld, \"steps\": %lld, \"batch_size\": %d, \"accum\": %d, "
-                 "\"items\": %lld, \"parameters\": %llu, \"threads\": %d}",
+                 "\"items\": %lld, \"parameters\": %llu, \"threads\": %d, \"ranks\": %d}",
                  resume ? "resume" : "start", (long long)start, (long long)total, cfg.batch_size, cfg.accum,
-                 (long long)clip_data_size(r.data), (unsigned long long)info.n_parameters, cfg.threads);
+                 (long long)clip_data_size(r.data), (unsigned long long)info.n_parameters, cfg.threads, r.world);
         double t0 = now_seconds();
         st = train_loop(&r, start, total);
-        if (st == CLIP_OK) {
+        if (st == CLIP_OK && lead) {
             log_line(&r, "{\"event\": \"done\", \"steps\": %lld, \"train_seconds\": %.1f}", (long long)total,
                      now_seconds() - t0);
             st = train_checkpoint_write(r.trainer, r.opt, total, r.path[0], 1);
+            if (st == CLIP_OK) st = train_checkpoint_write(r.trainer, r.opt, total, r.path[1], 0);
+            if (st == CLIP_OK) st = evaluate(&r, total, 1);
+            if (st == CLIP_OK) st = train_plot_svg(r.path[2], r.path[3]);
         }
-        if (st == CLIP_OK) st = train_checkpoint_write(r.trainer, r.opt, total, r.path[1], 0);
-        if (st == CLIP_OK) st = evaluate(&r, total, 1);
-        if (st == CLIP_OK) st = train_plot_svg(r.path[2], r.path[3]);
+        /* The ranks finish together, asleep, while rank 0 writes and evaluates. */
+        if (st == CLIP_OK) st = dist_barrier();
     }
     if (r.log) fclose(r.log);
     adamw_free(r.opt);

@@ -104,7 +104,10 @@ clip_status text_train_backward(const nn_ctx *ctx, const clip_model *model, cons
 void text_cache_free(text_cache *cache);
 
 typedef struct resnet_cache resnet_cache;
-/* bn_train: batch statistics (updating the running ones) or eval mode. */
+/* bn_train: RESNET_BN_EVAL (running statistics), RESNET_BN_TRAIN (batch
+ * statistics, updating the running ones) or RESNET_BN_TRAIN_SYNC (statistics
+ * of the global batch of every rank: data-parallel training). */
+enum { RESNET_BN_EVAL = 0, RESNET_BN_TRAIN = 1, RESNET_BN_TRAIN_SYNC = 2 };
 clip_status resnet_train_forward(const nn_ctx *ctx, const clip_model *model, const resnet_grads *state,
                                  int bn_train, float bn_momentum, const float *pixels, int n, float *features,
                                  resnet_cache **cache);

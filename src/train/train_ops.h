@@ -57,18 +57,22 @@ void tr_avgpool_backward(const nn_ctx *ctx, const float *dy, int B, int C, int H
  * variance normalise (PyTorch's CPU arithmetic: double statistics, then
  * out = y * (gamma * invstd) + (beta - mean * gamma * invstd)); the running
  * statistics move by `momentum` towards the batch mean and the UNBIASED
- * variance. save_mean / save_invstd [C] keep what the backward needs. */
-void tr_batchnorm_train_forward(const nn_ctx *ctx, const float *y, int B, int C, int HW, const float *gamma,
-                                const float *beta, float eps, float momentum, float *running_mean,
-                                float *running_var, float *save_mean, float *save_invstd, int relu, float *out);
+ * variance. save_mean / save_invstd [C] keep what the backward needs.
+ * sync != 0: the statistics are those of the batches of every rank together
+ * (SyncBatchNorm for data-parallel training; every rank must call it). */
+clip_status tr_batchnorm_train_forward(const nn_ctx *ctx, const float *y, int B, int C, int HW, const float *gamma,
+                                       const float *beta, float eps, float momentum, float *running_mean,
+                                       float *running_var, float *save_mean, float *save_invstd, int relu, int sync,
+                                       float *out);
 /* invstd[c] = 1 / sqrt(var[c] + eps), as the eval forward computes it. */
 void tr_batchnorm_eval_invstd(const float *running_var, int C, float eps, float *invstd);
 /* BatchNorm backward. `out` is the forward's output: when relu != 0 the
  * gradient is masked where out <= 0 first. train != 0: through the batch
  * statistics; otherwise mean/invstd are constants (eval or frozen mode).
- * dy = d(loss)/d(y) is overwritten; dgamma, dbeta accumulate. */
-void tr_batchnorm_backward(const nn_ctx *ctx, const float *y, int B, int C, int HW, const float *gamma,
-                           const float *mean, const float *invstd, int train, const float *out, int relu,
-                           const float *dout, float *dy, float *dgamma, float *dbeta);
+ * dy = d(loss)/d(y) is overwritten (skipped when NULL); dgamma, dbeta
+ * accumulate this rank's share. sync as in the forward (train mode only). */
+clip_status tr_batchnorm_backward(const nn_ctx *ctx, const float *y, int B, int C, int HW, const float *gamma,
+                                  const float *mean, const float *invstd, int train, int sync, const float *out,
+                                  int relu, const float *dout, float *dy, float *dgamma, float *dbeta);
 
 #endif

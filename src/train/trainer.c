@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "dist/dist.h"
 #include "train/train_internal.h"
 
 static void sync_model(clip_trainer *t);
@@ -94,13 +95,16 @@ typedef struct step_caches {
     text_cache *text;
 } step_caches;
 
+/* Ranks taking part in the loss: the dist world when data-parallel. */
+static int world_of(const clip_trainer *t) { return t->opts.data_parallel ? dist_size() : 1; }
+
 static clip_status image_forward(clip_trainer *t, const nn_ctx *ctx, const float *pixels, int n, float *features,
                                  step_caches *c) {
     clip_model *m = t->model;
     if (t->opts.lock_image) return clip_encode_image(m, pixels, n, features);
     if (m->info.vision_kind == CLIP_VISION_VIT) return vit_train_forward(ctx, m, pixels, n, features, &c->vit);
-    return resnet_train_forward(ctx, m, &t->resnet, t->opts.bn_train, t->opts.bn_momentum, pixels, n, features,
-                                &c->resnet);
+    int bn = !t->opts.bn_train ? RESNET_BN_EVAL : world_of(t) > 1 ? RESNET_BN_TRAIN_SYNC : RESNET_BN_TRAIN;
+    return resnet_train_forward(ctx, m, &t->resnet, bn, t->opts.bn_momentum, pixels, n, features, &c->resnet);
 }
 
 static clip_status image_backward(clip_trainer *t, const nn_ctx *ctx, const float *dfeatures, const step_caches *c) {
@@ -114,6 +118,26 @@ clip_status clip_trainer_forward_backward(clip_trainer *t, const float *pixels, 
     return clip_trainer_forward_backward_labeled(t, pixels, tokens, NULL, n, loss, outputs);
 }
 
+/* Every rank's features (and labels) in rank order: the global batch. With
+ * one rank these are the local ones. The gradient of the global loss with
+ * respect to this rank's features is then simply its rows of the global
+ * gradient: each rank computes the same global loss, so no gradient has to
+ * travel back through the gather (open_clip's gather_with_grad sums it over
+ * ranks and DDP divides by the world size again, which comes to the same). */
+static clip_status gather_batch(int world, const float *image, const float *text, const int *labels, size_t rows,
+                                float *all_image, float *all_text, int *all_labels, int n) {
+    if (world == 1) {
+        memcpy(all_image, image, rows * sizeof(float));
+        memcpy(all_text, text, rows * sizeof(float));
+        if (labels) memcpy(all_labels, labels, (size_t)n * sizeof(int));
+        return CLIP_OK;
+    }
+    clip_status st = dist_allgather_f32(image, rows, all_image);
+    if (st == CLIP_OK) st = dist_allgather_f32(text, rows, all_text);
+    if (st == CLIP_OK && labels) st = dist_allgather_i32((const int32_t *)labels, (size_t)n, (int32_t *)all_labels);
+    return st;
+}
+
 clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *pixels, const int32_t *tokens,
                                                   const int *labels, int n, float *loss,
                                                   const clip_train_outputs *outputs) {
@@ -121,35 +145,60 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training step: needs pixels, tokens and a batch of at least 1");
     clip_model *m = t->model;
     nn_ctx ctx = trainer_ctx(m);
-    int E = m->info.embed_dim;
-    size_t rows = (size_t)n * E;
-    float *work = malloc(4 * rows * sizeof(float));
+    int E = m->info.embed_dim, world = world_of(t), rank = world > 1 ? dist_rank() : 0;
+    int global = n * world;
+    size_t rows = (size_t)n * E, all_rows = (size_t)global * E;
+    float *work = malloc((2 * rows + 4 * all_rows) * sizeof(float) + (size_t)global * sizeof(int));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "training step: out of memory");
-    float *image = work, *text = image + rows, *dimage = text + rows, *dtext = dimage + rows;
+    float *image = work, *text = image + rows, *all_image = text + rows, *all_text = all_image + all_rows;
+    float *dimage = all_text + all_rows, *dtext = dimage + all_rows;
+    int *all_labels = (int *)(dtext + all_rows);
     step_caches caches = {0};
     clip_status st = image_forward(t, &ctx, pixels, n, image, &caches);
     if (st == CLIP_OK)
         st = t->opts.lock_text ? clip_encode_text(m, tokens, n, text)
                                : text_train_forward(&ctx, m, tokens, n, text, &caches.text);
+    if (st == CLIP_OK) st = gather_batch(world, image, text, labels, rows, all_image, all_text, all_labels, n);
     if (st == CLIP_OK) {
         double dlog_scale = 0;
-        double value = contrastive_loss(image, text, labels, n, E, *t->logit_scale,
+        double value = contrastive_loss(all_image, all_text, labels ? all_labels : NULL, global, E, *t->logit_scale,
                                         outputs ? outputs->logits_per_image : NULL, dimage, dtext, &dlog_scale);
         if (loss) *loss = (float)value;
-        *t->grad_logit_scale += (float)dlog_scale;
-        if (outputs && outputs->image_features) memcpy(outputs->image_features, image, rows * sizeof(float));
-        if (outputs && outputs->text_features) memcpy(outputs->text_features, text, rows * sizeof(float));
+        /* Every rank computed the same global loss: count its scale gradient once. */
+        if (rank == 0) *t->grad_logit_scale += (float)dlog_scale;
+        if (outputs && outputs->image_features) memcpy(outputs->image_features, all_image, all_rows * sizeof(float));
+        if (outputs && outputs->text_features) memcpy(outputs->text_features, all_text, all_rows * sizeof(float));
+        const float *my_dimage = dimage + (size_t)rank * rows, *my_dtext = dtext + (size_t)rank * rows;
         /* The text backward first: its activations are usually the larger. */
         if (caches.text) {
-            st = text_train_backward(&ctx, m, &t->text, caches.text, dtext);
+            st = text_train_backward(&ctx, m, &t->text, caches.text, my_dtext);
             text_cache_free(caches.text);
             caches.text = NULL;
         }
-        if (st == CLIP_OK) st = image_backward(t, &ctx, dimage, &caches);
+        if (st == CLIP_OK) st = image_backward(t, &ctx, my_dimage, &caches);
     }
     vit_cache_free(caches.vit);
     resnet_cache_free(caches.resnet);
     text_cache_free(caches.text);
     free(work);
+    return st;
+}
+
+clip_status clip_trainer_reduce_gradients(clip_trainer *t) {
+    if (world_of(t) == 1) return CLIP_OK;
+    clip_status st = CLIP_OK;
+    for (size_t i = 0; i < t->n_params && st == CLIP_OK; i++)
+        if (t->params[i].grad) st = dist_allreduce_sum_f32(t->params[i].grad, t->params[i].numel);
+    return st;
+}
+
+clip_status clip_trainer_broadcast_parameters(clip_trainer *t) {
+    if (world_of(t) == 1) return CLIP_OK;
+    clip_status st = CLIP_OK;
+    for (size_t i = 0; i < t->n_params && st == CLIP_OK; i++)
+        st = dist_broadcast(t->params[i].data, t->params[i].numel * sizeof(float), 0);
+    for (size_t i = 0; i < t->n_buffers && st == CLIP_OK; i++)
+        st = dist_broadcast(t->buffers[i].data, t->buffers[i].numel * st_dtype_size(t->buffers[i].dtype), 0);
+    if (st == CLIP_OK) sync_model(t);
     return st;
 }

@@ -53,6 +53,12 @@ typedef struct clip_trainer_options {
     int lock_image; /* frozen towers: run inference, compute no gradients */
     int lock_text;
     float bn_momentum; /* 0 = PyTorch's default 0.1 */
+    /* Data-parallel over the dist world (src/dist): each rank passes its
+     * own n pairs; features are all-gathered so the loss covers the global
+     * batch of n * dist_size() pairs, BatchNorm statistics are synchronised,
+     * and clip_trainer_reduce_gradients adds the ranks' gradients. The
+     * result equals one process stepping on the whole global batch. */
+    int data_parallel;
 } clip_trainer_options;
 
 typedef struct clip_trainer clip_trainer;
@@ -70,7 +76,9 @@ void clip_trainer_set_bn_train(clip_trainer *trainer, int bn_train);
 
 void clip_trainer_zero_grad(clip_trainer *trainer);
 
-/* Optional outputs of a step (each NULL or caller memory). */
+/* Optional outputs of a step (each NULL or caller memory). With
+ * data_parallel, n below is the global batch (the ranks' pairs in rank
+ * order). */
 typedef struct clip_train_outputs {
     float *logits_per_image; /* [n, n] */
     float *image_features;   /* [n, E], not normalised */
@@ -90,6 +98,14 @@ clip_status clip_trainer_forward_backward(clip_trainer *trainer, const float *pi
 clip_status clip_trainer_forward_backward_labeled(clip_trainer *trainer, const float *pixels, const int32_t *tokens,
                                                   const int *labels, int n, float *loss,
                                                   const clip_train_outputs *outputs);
+
+/* Data-parallel: adds every rank's gradients (MPI all-reduce) so each rank
+ * holds those of the global batch. Call once per optimiser step, after the
+ * last forward_backward of the step; a no-op in a world of one. */
+clip_status clip_trainer_reduce_gradients(clip_trainer *trainer);
+/* Data-parallel: copies rank 0's parameters and buffers to every rank (the
+ * ranks then start from the same model, as DDP does). */
+clip_status clip_trainer_broadcast_parameters(clip_trainer *trainer);
 
 /* Call after changing parameter values (an optimizer step, a checkpoint
  * load): clamps logit_scale to [0, ln 100] as open_clip does after every

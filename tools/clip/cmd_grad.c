@@ -8,6 +8,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "dist/dist.h"
 #include "formats/npy.h"
 #include "train/trainer.h"
 
@@ -20,7 +21,9 @@ static void usage(FILE *out) {
           "  --tokens T.npy   int32 or int64 [N, context] token ids\n"
           "  --bn MODE        ResNet BatchNorm: train (batch statistics, running ones updated; default,\n"
           "                   as PyTorch's model.train()) or eval (running statistics)\n"
-          "  -t, --threads N  worker threads (default: all cores)\n",
+          "  -t, --threads N  worker threads (default: all cores)\n"
+          "Under mpirun -np R the N pairs are split into R equal blocks, one per rank; features are gathered\n"
+          "and gradients summed, so the output (written by rank 0) equals the single-process one.\n",
           out);
 }
 
@@ -91,6 +94,11 @@ int cmd_grad(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (dist_init() != CLIP_OK) {
+        cli_error("grad", NULL);
+        return 1;
+    }
+    int rank = dist_rank(), world = dist_size();
     clip_model *model = NULL;
     if (!cli_load_model("grad", model_path, (int)threads, NULL, &model)) return 1;
     clip_model_info info;
@@ -107,10 +115,13 @@ int cmd_grad(int argc, char **argv) {
                (n_tokens = npy_rows(tokens_path, &tokens, 1, text_shape, 0)) >= 0) {
         if (n != n_tokens || n < 1) {
             fprintf(stderr, "clip grad: %ld images but %ld texts; the loss pairs image i with text i\n", n, n_tokens);
+        } else if (n % world != 0) {
+            fprintf(stderr, "clip grad: a batch of %ld pairs does not split evenly over %d ranks\n", n, world);
         } else {
+            long local = n / world;
             int32_t *ids = tokens_as_i32(&tokens, (size_t)n * info.context_length);
             float *logits = malloc((size_t)n * n * sizeof(float));
-            clip_trainer_options topts = {.bn_train = bn_train};
+            clip_trainer_options topts = {.bn_train = bn_train, .data_parallel = 1};
             clip_trainer *trainer = NULL;
             float loss = 0;
             clip_train_outputs outs = {.logits_per_image = logits};
@@ -119,16 +130,22 @@ int cmd_grad(int argc, char **argv) {
                 fprintf(stderr, "clip grad: out of memory\n");
             else
                 st = clip_trainer_create(model, &topts, &trainer);
-            if (st == CLIP_OK) st = clip_trainer_forward_backward(trainer, pixels.data, ids, (int)n, &loss, &outs);
+            size_t pixel_row = (size_t)3 * info.image_resolution * info.image_resolution;
+            if (st == CLIP_OK)
+                st = clip_trainer_forward_backward(trainer, (const float *)pixels.data + rank * local * pixel_row,
+                                                   ids + rank * local * info.context_length, (int)local, &loss, &outs);
+            if (st == CLIP_OK) st = clip_trainer_reduce_gradients(trainer);
             int buffers = bn_train && info.vision_kind == CLIP_VISION_RESNET;
-            if (st == CLIP_OK) st = clip_trainer_write_step(trainer, loss, logits, (int)n, buffers, output);
-            if (st == CLIP_OK) {
+            if (st == CLIP_OK && rank == 0) st = clip_trainer_write_step(trainer, loss, logits, (int)n, buffers, output);
+            if (st == CLIP_OK && rank != 0) {
+                status = 0;
+            } else if (st == CLIP_OK) {
                 size_t count;
                 clip_trainer_params(trainer, &count);
                 printf("{\"output\": ");
                 cli_json_string(stdout, output);
-                printf(", \"batch\": %ld, \"loss\": %.9g, \"parameters\": %zu, \"bn\": \"%s\"}\n", n, loss, count,
-                       bn_train ? "train" : "eval");
+                printf(", \"batch\": %ld, \"loss\": %.9g, \"parameters\": %zu, \"bn\": \"%s\", \"ranks\": %d}\n", n,
+                       loss, count, bn_train ? "train" : "eval", world);
                 status = 0;
             } else if (ids && logits) {
                 cli_error("grad", NULL);

@@ -7,6 +7,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "dist/dist.h"
 #include "labels.h"
 #include "train/run.h"
 
@@ -26,7 +27,11 @@ static void train_usage(FILE *out) {
           "of a class are not pushed apart. RUNDIR gets config.json, log.jsonl (JSON lines: step, loss,\n"
           "logit_scale, lr, samples/s; evaluations: zero-shot top-1 with held-out templates, recall@1/5/10),\n"
           "checkpoint.safetensors (written atomically every --checkpoint-every steps, with optimizer state),\n"
-          "model.safetensors (the trained model) and curves.svg. --resume continues a killed run exactly.\n",
+          "model.safetensors (the trained model) and curves.svg. --resume continues a killed run exactly.\n"
+          "Data-parallel: `mpirun -np N clip train ...` splits every global batch of B pairs over N ranks\n"
+          "(B must be a multiple of N); the loss is computed over the global batch (features all-gathered,\n"
+          "BatchNorm synchronised), gradients are summed over ranks; rank 0 writes RUNDIR (a shared folder for\n"
+          "--resume, which works with any number of ranks). The result equals one process with batch B.\n",
           out);
 }
 
@@ -93,7 +98,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     snprintf(cfg.out_dir, sizeof cfg.out_dir, "%s", resume ? resume : out);
-    if (clip_train_run(&cfg, resume != NULL) != CLIP_OK) {
+    if (dist_init() != CLIP_OK || clip_train_run(&cfg, resume != NULL) != CLIP_OK) {
         cli_error("train", NULL);
         return 1;
     }

@@ -4,6 +4,7 @@
 
 #include "clip.h"
 #include "commands.h"
+#include "dist/dist.h"
 
 typedef struct command {
     const char *name;
@@ -50,11 +51,17 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("clip %s\n", CLIP_VERSION_STRING);
+        printf("clip %s (MPI: %s)\n", CLIP_VERSION_STRING, dist_available() ? "yes" : "no");
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int status = commands[i].run(argc - 1, argv + 1);
+            /* Under mpirun a rank that fails would leave the others waiting
+             * in a collective: end them all. */
+            if (status != 0) dist_abort(status);
+            return status;
+        }
     fprintf(stderr, "clip: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
