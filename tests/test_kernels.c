@@ -114,6 +114,33 @@ static void check_gemm_beta(const char *path, const nn_ctx *ctx, case_shape s) {
     free(c0);
 }
 
+/* nn_gemm_at: C = At^T B + C with At [K, M] of stride lda > M, B in both
+ * layouts (what the weight gradients of training run). */
+static void check_gemm_at(const char *path, const nn_ctx *ctx, case_shape s, nn_weight_layout layout) {
+    int M = s.M, N = s.N, K = s.K, lda = M + 3;
+    float *at = rand_floats((size_t)K * lda), *b = rand_floats((size_t)K * N), *c = rand_floats((size_t)M * N);
+    float *c0 = malloc((size_t)M * N * sizeof(float));
+    memcpy(c0, c, (size_t)M * N * sizeof(float));
+    /* IN_OUT: B [K, N]; OUT_IN: B [N, K]. */
+    nn_gemm_at(ctx, M, N, K, at, lda, b, layout == NN_IN_OUT ? N : K, layout, 1.0f, c, N);
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = c0[(size_t)i * N + j], mag = fabs(acc);
+            for (int k = 0; k < K; k++) {
+                double bv = layout == NN_IN_OUT ? b[(size_t)k * N + j] : b[(size_t)j * K + k];
+                acc += (double)at[(size_t)k * lda + i] * bv;
+                mag += fabs((double)at[(size_t)k * lda + i] * bv);
+            }
+            if (!close_enough(c[(size_t)i * N + j], acc, mag, K)) bad++;
+        }
+    CHECK(bad == 0, "%s gemm_at M=%d N=%d K=%d layout=%d: %d bad", path, M, N, K, layout, bad);
+    free(at);
+    free(b);
+    free(c);
+    free(c0);
+}
+
 /* The same product with 1 and 3 threads, cached and not: bit-identical,
  * since every output is one tile kernel's sum over K in the same order. */
 static void check_threads_identical(const char *path) {
@@ -317,6 +344,7 @@ static void run_path(const char *path) {
         check_linear(path, ctx, s, NN_OUT_IN, 1, NN_ACT_NONE, 1);
         check_linear(path, ctx, s, NN_IN_OUT, 1, NN_ACT_RELU, 1);
         check_gemm_beta(path, ctx, s);
+        check_gemm_at(path, ctx, s, i % 3 ? NN_IN_OUT : NN_OUT_IN);
     }
     check_threads_identical(path);
     check_changed_weight(path);

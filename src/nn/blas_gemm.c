@@ -100,3 +100,11 @@ void nn_blas_gemm_local(int M, int N, int K, const float *A, int lda, const floa
     single_threaded_blas();
     block(ep, 0, 0, M, N, K, A, lda, B, ldb, layout, C, ldc);
 }
+
+void nn_blas_gemm_at(int M, int N, int K, const float *At, int lda, const float *B, int ldb, nn_weight_layout layout,
+                     float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    single_threaded_blas();
+    cblas_sgemm(CblasRowMajor, CblasTrans, layout == NN_OUT_IN ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, At, lda, B,
+                ldb, beta, C, ldc);
+}

@@ -93,6 +93,9 @@ void nn_pack_b_panel(const nn_kernels *k, int N, int K, const float *B, int ldb,
 void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed);
 /* All tiles of A [M, K] (nn_tile_start's split), tile t at row_start * K. */
 void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float *packed);
+/* The same tile from A given transposed: At [K, M] (stride lda), already
+ * offset to the tile's first row. */
+void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed);
 
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */
@@ -111,6 +114,9 @@ void nn_blas_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int ld
                   nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc);
 void nn_blas_gemm_local(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc);
+/* C = At^T . B + beta C with At [K, M] (nn_gemm_at on the BLAS). */
+void nn_blas_gemm_at(int M, int N, int K, const float *At, int lda, const float *B, int ldb, nn_weight_layout layout,
+                     float beta, float *C, int ldc);
 
 /* A single-threaded product on caller-provided scratch: C[M,N] from A [M,K]
  * and B in `layout`, with the epilogue (columns of bias/residual as C).

@@ -42,6 +42,12 @@ void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda,
              const float *B, int ldb, nn_weight_layout b_layout, float beta,
              float *C, int ldc);
 
+/* nn_gemm with A given transposed: C[M,N] = At^T . B + beta * C, At [K, M]
+ * (lda >= M). The weight gradients of training (dW = dY^T X) read their
+ * activations this way, so they are never transposed in memory. */
+void nn_gemm_at(const nn_ctx *ctx, int M, int N, int K, const float *At, int lda, const float *B, int ldb,
+                nn_weight_layout b_layout, float beta, float *C, int ldc);
+
 /* y[M,N] = act(x[M,K] W + bias) (+ residual), all in the product's
  * epilogue. `residual` may equal `y` (in-place residual add). `w` is a
  * weight: packed once and cached when the context has a state. */

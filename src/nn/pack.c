@@ -55,3 +55,25 @@ void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float
         nn_pack_a_tile(r1 - r0, K, A + (size_t)r0 * lda, lda, packed + (size_t)r0 * K);
     }
 }
+
+/* A^T [K, M] holds each packed k-row contiguously: one short copy per k.
+ * Copies of a constant size compile to a few vector moves; a library
+ * memcpy call per 56-byte row cost more than the copying. */
+#define PACK_ROWS_OF(n)                                                                                 \
+    case n:                                                                                             \
+        for (int k = 0; k < K; k++, packed += n) memcpy(packed, At + (size_t)k * lda, n * sizeof(float)); \
+        return;
+
+void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed) {
+    switch (mr) {
+        PACK_ROWS_OF(16)
+        PACK_ROWS_OF(14)
+        PACK_ROWS_OF(12)
+        PACK_ROWS_OF(8)
+        PACK_ROWS_OF(6)
+        PACK_ROWS_OF(4)
+    default:
+        for (int k = 0; k < K; k++, packed += mr)
+            for (int i = 0; i < mr; i++) packed[i] = At[(size_t)k * lda + i];
+    }
+}

@@ -94,17 +94,15 @@ clip_status attnpool_train_backward(const nn_ctx *ctx, const clip_model *model, 
     int n = c->n, C = r->pool_channels, T = r->pool_tokens, HW = T - 1, heads = r->heads, d = C / heads;
     int E = model->info.embed_dim;
     size_t big = (size_t)n * T * C;
-    size_t scratch_floats = tr_linear_backward_scratch(n * T, C, C);
-    if (scratch_floats < tr_linear_backward_scratch(n, C, E)) scratch_floats = tr_linear_backward_scratch(n, C, E);
-    size_t floats = 3 * big + 2 * (size_t)n * C + (size_t)T + scratch_floats;
+    size_t floats = 3 * big + 2 * (size_t)n * C + (size_t)T;
     float *work = malloc(floats * sizeof(float));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory in the attention pool's backward");
     float *dk = work, *dv = dk + big, *dtokens = dv + big, *dattended = dtokens + big;
-    float *dq = dattended + (size_t)n * C, *dp = dq + (size_t)n * C, *scratch = dp + T;
+    float *dq = dattended + (size_t)n * C, *dp = dq + (size_t)n * C;
     float scale = 1.0f / sqrtf((float)d);
 
     tr_linear_backward(ctx, c->attended, n, C, r->c_weight, NN_OUT_IN, E, dfeatures, dattended, 0.0f, g->c_weight,
-                       g->c_bias, scratch);
+                       g->c_bias);
     memset(dk, 0, 2 * big * sizeof(float));
     for (int b = 0; b < n; b++)
         for (int h = 0; h < heads; h++) {
@@ -134,14 +132,11 @@ clip_status attnpool_train_backward(const nn_ctx *ctx, const clip_model *model, 
                 }
             }
         }
-    tr_linear_backward(ctx, c->tokens, n * T, C, r->k_weight, NN_OUT_IN, C, dk, dtokens, 0.0f, g->k_weight, g->k_bias,
-                       scratch);
-    tr_linear_backward(ctx, c->tokens, n * T, C, r->v_weight, NN_OUT_IN, C, dv, dtokens, 1.0f, g->v_weight, g->v_bias,
-                       scratch);
+    tr_linear_backward(ctx, c->tokens, n * T, C, r->k_weight, NN_OUT_IN, C, dk, dtokens, 0.0f, g->k_weight, g->k_bias);
+    tr_linear_backward(ctx, c->tokens, n * T, C, r->v_weight, NN_OUT_IN, C, dv, dtokens, 1.0f, g->v_weight, g->v_bias);
     /* The query is token 0: its gradient joins token 0's (dk reused as dmean). */
     float *dmean = dk;
-    tr_linear_backward(ctx, c->means, n, C, r->q_weight, NN_OUT_IN, C, dq, dmean, 0.0f, g->q_weight, g->q_bias,
-                       scratch);
+    tr_linear_backward(ctx, c->means, n, C, r->q_weight, NN_OUT_IN, C, dq, dmean, 0.0f, g->q_weight, g->q_bias);
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < C; ch++) dtokens[(size_t)b * T * C + ch] += dmean[(size_t)b * C + ch];
     for (int t = 0; t < T; t++)

@@ -1,6 +1,7 @@
-/* Linear-layer backward on nn_gemm. nn_gemm only reads A row-major, so the
- * weight gradient dY^T X (or X^T dY for [in, out] weights) transposes one
- * operand into scratch first: O(M N) copying against O(M N K) arithmetic. */
+/* Linear-layer backward on nn_gemm: the input gradient is a plain product
+ * with the weight; the weight gradient dY^T X (or X^T dY for [in, out]
+ * weights) reads its first operand transposed while packing it
+ * (nn_gemm_at), so nothing is transposed in memory. */
 #include <string.h>
 
 #include "train/train_ops.h"
@@ -65,13 +66,8 @@ void tr_column_sums(const nn_ctx *ctx, const float *x, int rows, int cols, float
         for (int t = 0; t < tasks; t++) colsum_task(&job, t, 0);
 }
 
-size_t tr_linear_backward_scratch(int M, int K, int N) {
-    size_t a = (size_t)M * N, b = (size_t)M * K;
-    return a > b ? a : b;
-}
-
 void tr_linear_backward(const nn_ctx *ctx, const float *x, int M, int K, const float *w, nn_weight_layout layout,
-                        int N, const float *dy, float *dx, float beta_dx, float *dw, float *db, float *scratch) {
+                        int N, const float *dy, float *dx, float beta_dx, float *dw, float *db) {
     if (M <= 0) return;
     if (dx) {
         /* dx[M,K] = dy[M,N] . (W as [N,K]): [N,K] storage read as [K_inner, N_out]
@@ -82,13 +78,10 @@ void tr_linear_backward(const nn_ctx *ctx, const float *x, int M, int K, const f
             nn_gemm(ctx, M, K, N, dy, N, w, N, NN_OUT_IN, beta_dx, dx, K);
     }
     if (dw) {
-        if (layout == NN_OUT_IN) { /* dW[N,K] += dy^T x */
-            transpose_on(ctx->pool, dy, M, N, N, scratch);
-            nn_gemm(ctx, N, K, M, scratch, M, x, K, NN_IN_OUT, 1.0f, dw, K);
-        } else { /* dW[K,N] += x^T dy */
-            transpose_on(ctx->pool, x, M, K, K, scratch);
-            nn_gemm(ctx, K, N, M, scratch, M, dy, N, NN_IN_OUT, 1.0f, dw, N);
-        }
+        if (layout == NN_OUT_IN) /* dW[N,K] += dy^T x */
+            nn_gemm_at(ctx, N, K, M, dy, N, x, K, NN_IN_OUT, 1.0f, dw, K);
+        else /* dW[K,N] += x^T dy */
+            nn_gemm_at(ctx, K, N, M, x, K, dy, N, NN_IN_OUT, 1.0f, dw, N);
     }
     if (db) tr_column_sums(ctx, dy, M, N, db);
 }

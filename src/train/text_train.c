@@ -94,13 +94,11 @@ clip_status text_train_backward(const nn_ctx *ctx, const clip_model *model, cons
     const text_tower *t = &model->text;
     int n = c->n, L = c->L, W = t->width, E = model->info.embed_dim, rows = n * L;
     float eps = model->layer_norm_eps;
-    size_t floats = 2 * (size_t)n * W + (size_t)rows * W + tr_linear_backward_scratch(n, W, E);
+    size_t floats = 2 * (size_t)n * W + (size_t)rows * W;
     float *work = malloc(floats * sizeof(float));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "text tower: cannot allocate the backward pass for batch %d", n);
     float *dpooled = work, *dlast = dpooled + (size_t)n * W, *dx = dlast + (size_t)n * W;
-    float *scratch = dx + (size_t)rows * W;
-    tr_linear_backward(ctx, c->pooled, n, W, t->proj, t->proj_layout, E, dfeatures, dpooled, 0.0f, g->proj, NULL,
-                       scratch);
+    tr_linear_backward(ctx, c->pooled, n, W, t->proj, t->proj_layout, E, dfeatures, dpooled, 0.0f, g->proj, NULL);
     tr_layernorm_backward(ctx, c->last, n, W, t->ln_final_weight, eps, dpooled, dlast, 0.0f, g->ln_final_weight,
                           g->ln_final_bias);
     memset(dx, 0, (size_t)rows * W * sizeof(float));

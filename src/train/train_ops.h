@@ -18,11 +18,9 @@ void tr_transpose(const float *src, int rows, int cols, int ld_src, float *dst);
 /* Backward of y[M,N] = x[M,K] W (+ b), W in `layout` as nn_linear takes it:
  *   dx = beta_dx * dx + dy W^T-ish   (skipped when dx is NULL)
  *   dw += the weight gradient in W's own layout (skipped when NULL)
- *   db += column sums of dy            (skipped when NULL)
- * `scratch` holds tr_linear_backward_scratch(M, K, N) floats. */
+ *   db += column sums of dy            (skipped when NULL) */
 void tr_linear_backward(const nn_ctx *ctx, const float *x, int M, int K, const float *w, nn_weight_layout layout,
-                        int N, const float *dy, float *dx, float beta_dx, float *dw, float *db, float *scratch);
-size_t tr_linear_backward_scratch(int M, int K, int N);
+                        int N, const float *dy, float *dx, float beta_dx, float *dw, float *db);
 /* acc[c] += sum over rows of x[r, c] (double accumulation). */
 void tr_column_sums(const nn_ctx *ctx, const float *x, int rows, int cols, float *acc);
 

@@ -94,13 +94,11 @@ clip_status transformer_train_backward(const nn_ctx *ctx, const transformer *t, 
                                        const transformer_cache *c, float *dx, float eps, int causal) {
     int W = t->width, mlp = t->mlp_width, B = c->B, L = c->L, rows = B * L;
     int wide = mlp > 3 * W ? mlp : 3 * W;
-    size_t floats = (size_t)rows * mlp + (size_t)rows * wide + 2 * (size_t)rows * W +
-                    tr_linear_backward_scratch(rows, wide, W);
+    size_t floats = (size_t)rows * mlp + (size_t)rows * wide + 2 * (size_t)rows * W;
     float *work = malloc(floats * sizeof(float));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "training: cannot allocate %zu MiB for the backward pass",
                                 floats * sizeof(float) >> 20);
     float *g = work, *dg = g + (size_t)rows * mlp, *h = dg + (size_t)rows * wide, *dh = h + (size_t)rows * W;
-    float *scratch = dh + (size_t)rows * W;
     for (int i = t->layers - 1; i >= 0; i--) {
         const transformer_block *blk = &t->blocks[i];
         const block_grads *gr = &grads[i];
@@ -110,21 +108,20 @@ clip_status transformer_train_backward(const nn_ctx *ctx, const transformer *t, 
         memcpy(g, s.u, (size_t)rows * mlp * sizeof(float));
         nn_quickgelu(g, (size_t)rows * mlp);
         tr_linear_backward(ctx, g, rows, mlp, blk->proj_weight, NN_OUT_IN, W, dx, dg, 0.0f, gr->proj_weight,
-                           gr->proj_bias, scratch);
+                           gr->proj_bias);
         tr_quickgelu_backward(ctx, s.u, dg, (size_t)rows * mlp);
         nn_layernorm(ctx, s.x_mid, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
-        tr_linear_backward(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, mlp, dg, dh, 0.0f, gr->fc_weight, gr->fc_bias,
-                           scratch);
+        tr_linear_backward(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, mlp, dg, dh, 0.0f, gr->fc_weight, gr->fc_bias);
         tr_layernorm_backward(ctx, s.x_mid, rows, W, blk->ln_2_weight, eps, dh, dx, 1.0f, gr->ln_2_weight,
                               gr->ln_2_bias);
 
         /* Attention: x_mid = x_in + out_proj(attention(in_proj(ln_1(x_in)))) */
         tr_linear_backward(ctx, s.attn, rows, W, blk->out_weight, NN_OUT_IN, W, dx, dh, 0.0f, gr->out_weight,
-                           gr->out_bias, scratch);
+                           gr->out_bias);
         tr_attention_backward(ctx, s.qkv, B, L, W, t->heads, causal, dh, dg);
         nn_layernorm(ctx, s.x_in, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
         tr_linear_backward(ctx, h, rows, W, blk->q_weight, NN_OUT_IN, 3 * W, dg, dh, 0.0f, gr->in_proj_weight,
-                           gr->in_proj_bias, scratch);
+                           gr->in_proj_bias);
         tr_layernorm_backward(ctx, s.x_in, rows, W, blk->ln_1_weight, eps, dh, dx, 1.0f, gr->ln_1_weight,
                               gr->ln_1_bias);
     }

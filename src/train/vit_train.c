@@ -78,16 +78,13 @@ clip_status vit_train_backward(const nn_ctx *ctx, const clip_model *model, const
     int E = model->info.embed_dim, rows = n * L;
     float eps = model->layer_norm_eps;
     size_t patches = (size_t)n * grid * grid;
-    size_t scratch_floats = tr_linear_backward_scratch((int)patches, K, W);
-    if (scratch_floats < tr_linear_backward_scratch(n, W, E)) scratch_floats = tr_linear_backward_scratch(n, W, E);
-    size_t floats = 2 * (size_t)n * W + 2 * (size_t)rows * W + patches * W + scratch_floats;
+    size_t floats = 2 * (size_t)n * W + 2 * (size_t)rows * W + patches * W;
     float *work = malloc(floats * sizeof(float));
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: cannot allocate the backward pass for batch %d", n);
     float *dpooled = work, *dcls = dpooled + (size_t)n * W, *dx = dcls + (size_t)n * W;
-    float *dembed = dx + (size_t)rows * W, *dpatch = dembed + (size_t)rows * W, *scratch = dpatch + patches * W;
+    float *dembed = dx + (size_t)rows * W, *dpatch = dembed + (size_t)rows * W;
 
-    tr_linear_backward(ctx, c->pooled, n, W, v->proj, v->proj_layout, E, dfeatures, dpooled, 0.0f, g->proj, NULL,
-                       scratch);
+    tr_linear_backward(ctx, c->pooled, n, W, v->proj, v->proj_layout, E, dfeatures, dpooled, 0.0f, g->proj, NULL);
     tr_layernorm_backward(ctx, c->cls, n, W, v->ln_post_weight, eps, dpooled, dcls, 0.0f, g->ln_post_weight,
                           g->ln_post_bias);
     /* Only the class token reaches ln_post. */
@@ -110,7 +107,7 @@ clip_status vit_train_backward(const nn_ctx *ctx, const clip_model *model, const
                 g->positional_embedding[(size_t)p * W + i] += (float)sum;
             }
         tr_linear_backward(ctx, c->patch_rows, (int)patches, K, v->conv1_weight, NN_OUT_IN, W, dpatch, NULL, 0.0f,
-                           g->conv1_weight, NULL, scratch);
+                           g->conv1_weight, NULL);
     }
     free(work);
     return st;
