@@ -34,6 +34,8 @@ typedef struct options {
     int image, text_full, text_short;
     int tsv;
     int no_cache;
+    clip_weight_dtype dtypes[3];
+    int n_dtypes;
 } options;
 
 static double now(clockid_t clock) {
@@ -76,7 +78,8 @@ static void usage(FILE *out) {
           "  --warmup N        untimed runs first (default 1)\n"
           "  --towers LIST     image,text77,textshort (default all three)\n"
           "  --tsv             also print one RESULT line per configuration (for compare.sh)\n"
-          "  --no-cache        leave the model without a packed-weight cache (repacks every call)\n",
+          "  --no-cache        leave the model without a packed-weight cache (repacks every call)\n"
+          "  --dtype LIST      weight precision(s), each a separate load: f32,bf16,int8 (default f32)\n",
           out);
 }
 
@@ -86,12 +89,13 @@ static void parse_options(int argc, char **argv, options *o) {
         {"batch", required_argument, NULL, 'b'},  {"threads", required_argument, NULL, 't'},
         {"iters", required_argument, NULL, 'i'},  {"warmup", required_argument, NULL, 'w'},
         {"towers", required_argument, NULL, 'T'}, {"tsv", no_argument, NULL, 's'},
-        {"no-cache", no_argument, NULL, 'n'},
+        {"no-cache", no_argument, NULL, 'n'},    {"dtype", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     *o = (options){.dir = "/tmp/clip-bench", .iters = 5, .warmup = 1, .image = 1, .text_full = 1, .text_short = 1};
     snprintf(o->models, sizeof o->models, "ViT-B-32");
     o->n_batches = parse_list("1,8,32", o->batches, 8);
     o->n_threads = parse_list("1,2", o->threads, 4);
+    o->n_dtypes = 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -108,6 +112,17 @@ static void parse_options(int argc, char **argv, options *o) {
             break;
         case 's': o->tsv = 1; break;
         case 'n': o->no_cache = 1; break;
+        case 'D': {
+            char *copy = strdup(optarg), *save = NULL;
+            o->n_dtypes = 0;
+            for (char *tok = strtok_r(copy, ",", &save); tok && o->n_dtypes < 3; tok = strtok_r(NULL, ",", &save))
+                if (!clip_weight_dtype_from_name(tok, &o->dtypes[o->n_dtypes++])) {
+                    fprintf(stderr, "bench_towers: unknown --dtype '%s' (f32, bf16, int8)\n", tok);
+                    exit(2);
+                }
+            free(copy);
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -205,12 +220,12 @@ static int ensure_model(const char *dir, const char *name, char *path, size_t ca
     return 0;
 }
 
-static void bench_model(const char *name, const options *o) {
+static void bench_model(const char *name, clip_weight_dtype dtype, const options *o) {
     char path[1024];
     if (ensure_model(o->dir, name, path, sizeof path) != 0) exit(1);
     double t0 = now(CLOCK_MONOTONIC);
     clip_model *model = NULL;
-    clip_load_options lo = {.n_threads = 1};
+    clip_load_options lo = {.n_threads = 1, .weight_dtype = dtype};
     if (clip_model_load(path, &lo, &model) != CLIP_OK) {
         fprintf(stderr, "bench_towers: %s\n", clip_last_error());
         exit(1);
@@ -243,15 +258,23 @@ static void bench_model(const char *name, const options *o) {
     t0 = now(CLOCK_MONOTONIC);
     run_once(&first);
     double first_image_s = now(CLOCK_MONOTONIC) - t0;
+    double image_rss = peak_rss_mib();
     int longest;
-    fill_tokens(tokens, 1, C, JOB_TEXT77, &longest);
-    first.kind = JOB_TEXT77;
-    t0 = now(CLOCK_MONOTONIC);
-    run_once(&first);
-    double first_text_s = now(CLOCK_MONOTONIC) - t0;
+    double first_text_s = 0;
+    /* Only when a text tower is measured: it would add its own packed
+     * weights to the peak RSS of an image-only run. */
+    if (o->text_full || o->text_short) {
+        fill_tokens(tokens, 1, C, JOB_TEXT77, &longest);
+        first.kind = JOB_TEXT77;
+        t0 = now(CLOCK_MONOTONIC);
+        run_once(&first);
+        first_text_s = now(CLOCK_MONOTONIC) - t0;
+    }
 
-    printf("\n%s (%s): load %.1f ms, first image encode %.1f ms, first text encode %.1f ms\n", name, path,
-           load_s * 1e3, first_image_s * 1e3, first_text_s * 1e3);
+    printf("\n%s %s (%s): load %.1f ms, first image encode %.1f ms (peak RSS then %.0f MiB), first text encode "
+           "%.1f ms\n",
+           name, clip_weight_dtype_name(dtype), path, load_s * 1e3, first_image_s * 1e3, image_rss,
+           first_text_s * 1e3);
     printf("  GFLOP per item: image %.2f, text at 77 tokens %.2f\n", flops_image(&info) * 1e-9,
            flops_text(&info, C) * 1e-9);
     printf("  %-9s %5s %3s | %9s %19s | %9s %9s | %10s | %7s %7s\n", "tower", "batch", "thr", "items/s",
@@ -282,7 +305,9 @@ static void bench_model(const char *name, const options *o) {
                        s.wall_med * 1e3, s.cpu_med * 1e3, ipc, flops / s.wall_med * 1e-9,
                        flops / s.cpu_med * 1e-9);
                 if (o->tsv)
-                    printf("RESULT\tclip.c\t%s\t%s\t%d\t%d\t%.4f\t%.4f\t%.2f\t%.2f\n", name, kind_name(kinds[k]),
+                    printf("RESULT\t%s\t%s\t%s\t%d\t%d\t%.4f\t%.4f\t%.2f\t%.2f\n",
+                           dtype == CLIP_WEIGHT_F32 ? "clip.c" : dtype == CLIP_WEIGHT_BF16 ? "clip.c-bf16" : "clip.c-int8",
+                           name, kind_name(kinds[k]),
                            batch, o->threads[ti], ips, ipc, flops / s.wall_med * 1e-9, flops / s.cpu_med * 1e-9);
                 fflush(stdout);
             }
@@ -303,7 +328,8 @@ int main(int argc, char **argv) {
     options o;
     parse_options(argc, argv, &o);
     char *save = NULL, *models = strdup(o.models);
-    for (char *name = strtok_r(models, ",", &save); name; name = strtok_r(NULL, ",", &save)) bench_model(name, &o);
+    for (char *name = strtok_r(models, ",", &save); name; name = strtok_r(NULL, ",", &save))
+        for (int d = 0; d < o.n_dtypes; d++) bench_model(name, o.dtypes[d], &o);
     free(models);
     return 0;
 }

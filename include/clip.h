@@ -162,10 +162,30 @@ clip_status clip_write_png_rgb(const char *path, const uint8_t *rgb, int width,
 
 typedef struct clip_model clip_model;
 
+/* Precision of the weight products (linear layers of both towers and the
+ * ResNet convolutions). F32 is exact float32 arithmetic. BF16 rounds weights
+ * and activations to bfloat16 and sums in float32; INT8 quantises weights
+ * per output channel and activations per row (symmetric, dynamic) and sums
+ * in int32 (its convolutions run in BF16). Both cost accuracy (cosine to the
+ * float32 embeddings about 0.9999 and 0.999) for speed and memory; see
+ * docs/performance.md. Attention, norms and embeddings stay float32. The
+ * stored dtype of the file does not matter: weights are converted when
+ * first used. */
+typedef enum clip_weight_dtype {
+    CLIP_WEIGHT_F32 = 0,
+    CLIP_WEIGHT_BF16 = 1,
+    CLIP_WEIGHT_INT8 = 2
+} clip_weight_dtype;
+
+/* "f32", "bf16", "int8" (also "float32", "bfloat16"); 0 for other names. */
+int clip_weight_dtype_from_name(const char *name, clip_weight_dtype *out);
+const char *clip_weight_dtype_name(clip_weight_dtype dtype);
+
 typedef struct clip_load_options {
     int n_threads;          /* 0 = all cores */
     const char *vocab_path; /* overrides the vocabulary search */
     int require_tokenizer;  /* fail when no vocabulary is found */
+    clip_weight_dtype weight_dtype; /* default (0) CLIP_WEIGHT_F32 */
 } clip_load_options;
 
 /* Loads a checkpoint: a safetensors file (OpenAI/open_clip names, or
@@ -193,6 +213,7 @@ typedef struct clip_model_info {
     const char *layout;           /* "openai" or "hf" */
     const char *format;           /* "safetensors" */
     const char *dtype_summary;    /* e.g. "F32" or "F16,F32" */
+    clip_weight_dtype weight_dtype; /* compute precision chosen at load */
 } clip_model_info;
 
 clip_status clip_model_get_info(const clip_model *model, clip_model_info *info);

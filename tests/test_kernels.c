@@ -147,7 +147,7 @@ static void check_threads_identical(const char *path) {
     int M = 97, N = 200, K = 300; /* K blocked on every path */
     float *x = rand_floats((size_t)M * K), *w = rand_floats((size_t)N * K), *bias = rand_floats((size_t)N);
     float *y1 = malloc((size_t)M * N * sizeof(float)), *y3 = malloc((size_t)M * N * sizeof(float));
-    nn_ctx one = {clip_pool_create(1), NULL}, three = {clip_pool_create(3), NULL};
+    nn_ctx one = {.pool = clip_pool_create(1)}, three = {.pool = clip_pool_create(3)};
     nn_linear(&one, x, M, K, w, NN_OUT_IN, N, bias, NN_ACT_QUICKGELU, NULL, y1);
     CHECK(nn_ctx_init(&three) == CLIP_OK, "nn_ctx_init");
     CHECK(nn_prepare_weight(&three, w, NN_OUT_IN, N, K) == CLIP_OK, "nn_prepare_weight");
@@ -170,7 +170,7 @@ static void check_changed_weight(const char *path) {
     int M = 5, N = 40, K = 30;
     float *x = rand_floats((size_t)M * K), *w = rand_floats((size_t)N * K);
     float *y1 = malloc((size_t)M * N * sizeof(float)), *y2 = malloc((size_t)M * N * sizeof(float));
-    nn_ctx cached = {clip_pool_create(1), NULL}, plain = {clip_pool_create(1), NULL};
+    nn_ctx cached = {.pool = clip_pool_create(1)}, plain = {.pool = clip_pool_create(1)};
     CHECK(nn_ctx_init(&cached) == CLIP_OK, "nn_ctx_init");
     nn_linear(&cached, x, M, K, w, NN_OUT_IN, N, NULL, NN_ACT_NONE, NULL, y1);
     for (int i = 0; i < N * K; i++) w[i] = -2.0f * w[i];
@@ -333,7 +333,7 @@ static void check_conv(const char *path, nn_ctx *ctx, int H, int W, int k, int s
 static void run_path(const char *path) {
     static const case_shape fixed[] = {{1, 1, 1}, {1, 33, 5}, {14, 32, 64}, {15, 33, 17}, {50, 96, 64},
                                        {29, 65, 100}, {77, 47, 3}, {3, 130, 257}, {4, 9, 0}};
-    nn_ctx ctx1 = {clip_pool_create(1), NULL}, ctx3 = {clip_pool_create(3), NULL};
+    nn_ctx ctx1 = {.pool = clip_pool_create(1)}, ctx3 = {.pool = clip_pool_create(3)};
     CHECK(nn_ctx_init(&ctx3) == CLIP_OK, "nn_ctx_init");
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 6; i++) {
         case_shape s = i < sizeof fixed / sizeof fixed[0] ? fixed[i]

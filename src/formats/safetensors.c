@@ -573,6 +573,13 @@ clip_status st_table_add(st_file *f, const char *name, st_dtype dtype, int ndim,
     return CLIP_OK;
 }
 
+int st_mapping(const st_file *f, const void **base, size_t *size) {
+    if (!f->mapped || !f->base) return 0;
+    *base = f->base;
+    *size = f->size;
+    return 1;
+}
+
 clip_status st_table_set_mapping(st_file *f, const void *base, size_t size) {
     if (f->mapped && f->base) munmap((void *)f->base, f->size);
     f->base = base;

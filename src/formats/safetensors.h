@@ -51,6 +51,10 @@ size_t st_metadata_count(const st_file *file);
 void st_metadata_at(const st_file *file, size_t index, const char **key,
                     const char **value);
 const char *st_path(const st_file *file);
+/* The read-only file mapping the tensors lie in: 1 and its range when the
+ * file is memory-mapped, 0 otherwise (read into memory, or a table of
+ * converted buffers). */
+int st_mapping(const st_file *file, const void **base, size_t *size);
 
 size_t st_dtype_size(st_dtype dtype);
 const char *st_dtype_name(st_dtype dtype);

@@ -52,6 +52,14 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
         model->pool = clip_pool_create(opts ? opts->n_threads : 0);
         model->nn.pool = model->pool;
         if (!model->pool) st = clip_fail(CLIP_ERR_NO_MEMORY, "cannot start worker threads");
+        clip_weight_dtype dtype = opts ? opts->weight_dtype : CLIP_WEIGHT_F32;
+        if (st == CLIP_OK && (dtype < CLIP_WEIGHT_F32 || dtype > CLIP_WEIGHT_INT8))
+            st = clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_model_load: unknown weight_dtype %d", (int)dtype);
+        model->nn.weight_dtype = (nn_dtype)dtype;
+        model->info.weight_dtype = dtype;
+        /* Packed weights let their mapped pages go (nn.h): peak memory is
+         * then about one copy of the weights, not two. */
+        st_mapping(file, &model->nn.mapped, &model->nn.mapped_bytes);
         /* Packed weight panels, made on first use and kept for the model's life. */
         if (st == CLIP_OK) st = nn_ctx_init(&model->nn);
     }
@@ -77,6 +85,25 @@ clip_status clip_model_load(const char *path, const clip_load_options *opts, cli
 }
 
 static void free_transformer(transformer *t) { free(t->blocks); }
+
+int clip_weight_dtype_from_name(const char *name, clip_weight_dtype *out) {
+    static const struct {
+        const char *name;
+        clip_weight_dtype dtype;
+    } names[] = {{"f32", CLIP_WEIGHT_F32},   {"float32", CLIP_WEIGHT_F32}, {"fp32", CLIP_WEIGHT_F32},
+                 {"bf16", CLIP_WEIGHT_BF16}, {"bfloat16", CLIP_WEIGHT_BF16}, {"int8", CLIP_WEIGHT_INT8},
+                 {"i8", CLIP_WEIGHT_INT8}};
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].dtype;
+            return 1;
+        }
+    return 0;
+}
+
+const char *clip_weight_dtype_name(clip_weight_dtype dtype) {
+    return dtype == CLIP_WEIGHT_BF16 ? "bf16" : dtype == CLIP_WEIGHT_INT8 ? "int8" : "f32";
+}
 
 void clip_model_free(clip_model *model) {
     if (!model) return;

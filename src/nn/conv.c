@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "nn/kernels.h"
+#include "nn/qkernels.h"
 
 size_t nn_conv2d_scratch_floats(int Cin, int H, int W, int kernel, int stride, int pad) {
     (void)Cin, (void)H, (void)W, (void)kernel, (void)stride, (void)pad;
@@ -87,10 +88,54 @@ static int conv_blas(const nn_ctx *ctx, const conv_src *src, const float *weight
     return 0;
 }
 
+/* Reduced precision: the product turned around, out^T [pixels, Cout] =
+ * col^T . weight^T, so the weight is the packed operand as in a linear
+ * layer (per output channel scales for int8) and each output pixel's
+ * im2col row is one quantised row of A; the epilogue writes [Cout, pixels]
+ * and applies the batch norm per column. */
+static void gather_rows(const void *raw, int i0, int n, float *out) {
+    const conv_src *s = raw;
+    int K = s->Cin * s->k * s->k;
+    if (s->k == 1 && s->stride == 1 && s->pad == 0) { /* a transpose: reads along the pixels */
+        for (int c = 0; c < s->Cin; c++) {
+            const float *src = s->x + (size_t)c * s->H * s->W + i0;
+            for (int t = 0; t < n; t++) out[(size_t)t * K + c] = src[t];
+        }
+        return;
+    }
+    int oy[NN_Q_GATHER], ox[NN_Q_GATHER];
+    for (int t = 0; t < n; t++) oy[t] = (i0 + t) / s->Wo * s->stride - s->pad, ox[t] = (i0 + t) % s->Wo * s->stride - s->pad;
+    for (int c = 0, col = 0; c < s->Cin; c++) {
+        const float *plane = s->x + (size_t)c * s->H * s->W;
+        for (int ky = 0; ky < s->k; ky++)
+            for (int kx = 0; kx < s->k; kx++, col++)
+                for (int t = 0; t < n; t++) {
+                    int iy = oy[t] + ky, ix = ox[t] + kx;
+                    out[(size_t)t * K + col] =
+                        (unsigned)iy < (unsigned)s->H && (unsigned)ix < (unsigned)s->W ? plane[(size_t)iy * s->W + ix] : 0.0f;
+                }
+    }
+}
+
+static void conv_reduced(const nn_ctx *ctx, const conv_src *src, const float *weight, int Cout,
+                         const nn_epilogue *ep, float *out) {
+    int K = src->Cin * src->k * src->k, pixels = src->Ho * src->Wo;
+    nn_qsource a = {.rows = gather_rows, .src = src};
+    nn_qepilogue qe = {.act = ep->act, .col_scale = ep->row_scale, .col_shift = ep->row_shift, .transposed = 1};
+    nn_qgemm(ctx, ctx->weight_dtype, pixels, Cout, K, &a, weight, NN_OUT_IN, &qe, out, pixels);
+}
+
 static int conv(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight, int Cout,
                 int kernel, int stride, int pad, const nn_epilogue *ep, float *y) {
     int Ho = nn_conv_out_size(H, kernel, stride, pad), Wo = nn_conv_out_size(W, kernel, stride, pad);
     int K = Cin * kernel * kernel, pixels = Ho * Wo;
+    if (ctx->weight_dtype != NN_F32) {
+        for (int b = 0; b < B; b++) {
+            conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
+            conv_reduced(ctx, &src, weight, Cout, ep, y + (size_t)b * Cout * pixels);
+        }
+        return 0;
+    }
     int blas = nn_kernels_active()->use_blas;
     for (int b = 0; b < B; b++) {
         conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};

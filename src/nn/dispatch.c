@@ -13,7 +13,9 @@ static _Atomic(const nn_kernels *) active;
 
 static const nn_kernels *by_name(const char *name) {
     if (!name) return NULL;
-    if (strcmp(name, "avx512") == 0) return &nn_kernels_avx512;
+    /* "amx" names the reduced-precision kernels (qdispatch.c); float32 runs
+     * on AVX-512 with it. */
+    if (strcmp(name, "avx512") == 0 || strcmp(name, "amx") == 0) return &nn_kernels_avx512;
     if (strcmp(name, "avx2") == 0) return &nn_kernels_avx2;
     if (strcmp(name, "generic") == 0) return &nn_kernels_generic;
     if (strcmp(name, "blas") == 0) return &nn_kernels_blas;

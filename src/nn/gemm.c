@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nn/kernels.h"
+#include "nn/qkernels.h"
 #include "nn/state.h"
 
 /* Packed A rows per block: a quarter of a 2 MiB L2 (Sapphire Rapids;
@@ -170,7 +171,7 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
     nn_state *s = ctx->state;
     if (s) nn_state_lock(s);
     const float *Bp = (s && o->b_is_weight) ? nn_state_packed_weight(s, ctx, k, o->B, o->ldb, o->layout, N, K) : NULL;
-    const float *Ap = (s && o->a_is_weight) ? nn_state_packed_a(s, k, o->A, o->lda, M, K) : NULL;
+    const float *Ap = (s && o->a_is_weight) ? nn_state_packed_a(s, ctx, k, o->A, o->lda, M, K) : NULL;
     size_t a_floats = Ap ? 0 : ((size_t)M * K + 15) / 16 * 16, b_floats = Bp ? 0 : nn_packed_b_floats(k, N, K);
     size_t partial_floats = (size_t)threads * p.partial_floats, total = a_floats + b_floats + partial_floats;
     float *scratch = s ? nn_state_scratch(s, total) : NULL;
@@ -229,6 +230,12 @@ void nn_gemm_at(const nn_ctx *ctx, int M, int N, int K, const float *At, int lda
 
 void nn_linear_ex(const nn_ctx *ctx, const float *x, int ldx, int M, int K, const float *w, nn_weight_layout layout,
                   int N, const float *bias, nn_activation act, const float *residual, int ldr, float *y, int ldy) {
+    if (ctx->weight_dtype != NN_F32) { /* bf16 / int8 weights: qgemm.c */
+        nn_qsource a = {.x = x, .ldx = ldx};
+        nn_qepilogue qe = {.bias = bias, .act = act, .residual = residual, .ldr = ldr};
+        nn_qgemm(ctx, ctx->weight_dtype, M, N, K, &a, w, layout, &qe, y, ldy);
+        return;
+    }
     nn_epilogue ep = {.alpha = 1.0f, .bias = bias, .act = act, .residual = residual, .ldr = ldr};
     gemm_ops o = {.A = x, .lda = ldx, .B = w, .ldb = layout == NN_OUT_IN ? K : N, .b_is_weight = 1, .layout = layout};
     gemm_run(ctx, M, N, K, &o, &ep, y, ldy);

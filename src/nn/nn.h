@@ -16,9 +16,20 @@ typedef enum nn_activation { NN_ACT_NONE = 0, NN_ACT_QUICKGELU, NN_ACT_RELU } nn
 
 typedef struct nn_state nn_state;
 
+/* Precision of the products with a weight operand (nn_linear, the
+ * convolutions); everything else is float32. Values match clip_weight_dtype. */
+typedef enum nn_dtype { NN_F32 = 0, NN_BF16 = 1, NN_INT8 = 2 } nn_dtype;
+
 typedef struct nn_ctx {
     clip_pool *pool;
     nn_state *state; /* packed weights and scratch (nn_ctx_init), or NULL */
+    nn_dtype weight_dtype;
+    /* A read-only file mapping the weights may lie in: once a weight from it
+     * is packed, its pages are given back to the kernel (they fault in again
+     * from the page cache if read) and it is not fingerprinted (it cannot
+     * change). Zero when there is none. */
+    const void *mapped;
+    size_t mapped_bytes;
 } nn_ctx;
 
 /* Products pack their weight operand into the kernels' panel layout. With

@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "nn/qkernels.h"
 #include "nn/state.h"
 
 /* A-operand entries use this layout value, so the two kinds never match. */
@@ -14,11 +17,13 @@ enum { PACKED_AS_A = 2 };
 
 typedef struct cache_entry {
     const float *w;
-    const nn_kernels *k;
+    const nn_kernels *k; /* float32 entries; NULL for reduced precision */
     int ld, N, K;
     int layout; /* nn_weight_layout, or PACKED_AS_A */
+    nn_dtype dtype;
+    int mapped; /* in the context's read-only mapping: cannot change */
     uint64_t fingerprint;
-    float *packed;
+    void *packed; /* floats, or an nn_qweight */
 } cache_entry;
 
 /* Entries are keyed by address; a few sampled values guard against the
@@ -40,6 +45,30 @@ static uint64_t fingerprint(const float *w, int ld, int rows, int cols) {
 
 static uint64_t entry_fingerprint(const float *w, int ld, int layout, int N, int K) {
     return layout == NN_IN_OUT ? fingerprint(w, ld, K, N) : fingerprint(w, ld, N, K);
+}
+
+/* Bytes from w's first to last element. */
+static size_t span_bytes(int ld, int layout, int N, int K) {
+    int rows = layout == NN_IN_OUT ? K : N, cols = layout == NN_IN_OUT ? N : K;
+    return rows > 0 && cols > 0 ? ((size_t)(rows - 1) * ld + cols) * sizeof(float) : 0;
+}
+
+static int in_mapping(const nn_ctx *ctx, const float *w, size_t bytes) {
+    const char *base = ctx->mapped, *p = (const char *)w;
+    return base && p >= base && bytes <= ctx->mapped_bytes && (size_t)(p - base) <= ctx->mapped_bytes - bytes;
+}
+
+/* Once packed, a mapped weight's pages are dead weight in RSS (the packed
+ * copy is what the products read): hand the whole pages inside it back.
+ * The mapping is private and read-only, so nothing is lost: a later read
+ * faults the page in again from the page cache. Pages shared with the
+ * neighbouring tensors stay. */
+static void release_mapped(const nn_ctx *ctx, const float *w, size_t bytes) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !in_mapping(ctx, w, bytes)) return;
+    uintptr_t start = ((uintptr_t)w + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t end = ((uintptr_t)w + bytes) / (uintptr_t)page * (uintptr_t)page;
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 struct nn_state {
@@ -114,12 +143,14 @@ void nn_pack_b_parallel(const nn_ctx *ctx, const nn_kernels *k, int N, int K, co
 
 /* The entry for this weight, repacked first when its values changed; NULL
  * when there is none. */
-static cache_entry *lookup(nn_state *s, const nn_kernels *k, const float *w, int ld, int layout, int N, int K,
-                           int *stale) {
+static cache_entry *lookup(nn_state *s, const nn_kernels *k, nn_dtype dtype, const float *w, int ld, int layout,
+                           int N, int K, int *stale) {
     *stale = 0;
     for (int i = 0; i < s->count; i++) {
         cache_entry *e = &s->entries[i];
-        if (e->w == w && e->k == k && e->ld == ld && e->N == N && e->K == K && e->layout == layout) {
+        if (e->w == w && e->k == k && e->dtype == dtype && e->ld == ld && e->N == N && e->K == K &&
+            e->layout == layout) {
+            if (e->mapped) return e; /* read-only: and sampling it would fault released pages in */
             uint64_t f = entry_fingerprint(w, ld, layout, N, K);
             *stale = f != e->fingerprint;
             e->fingerprint = f;
@@ -129,8 +160,8 @@ static cache_entry *lookup(nn_state *s, const nn_kernels *k, const float *w, int
     return NULL;
 }
 
-static cache_entry *insert(nn_state *s, const nn_kernels *k, const float *w, int ld, int layout, int N, int K,
-                           size_t floats) {
+static cache_entry *insert(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, nn_dtype dtype, const float *w,
+                           int ld, int layout, int N, int K, size_t floats) {
     if (s->count == s->cap) {
         int cap = s->cap ? 2 * s->cap : 128;
         cache_entry *grown = realloc(s->entries, (size_t)cap * sizeof *grown);
@@ -141,36 +172,56 @@ static cache_entry *insert(nn_state *s, const nn_kernels *k, const float *w, int
     float *packed = nn_alloc_floats(floats);
     if (!packed) return NULL;
     cache_entry *e = &s->entries[s->count++];
-    *e = (cache_entry){w, k, ld, N, K, layout, entry_fingerprint(w, ld, layout, N, K), packed};
+    int mapped = in_mapping(ctx, w, span_bytes(ld, layout == PACKED_AS_A ? NN_OUT_IN : layout, N, K));
+    *e = (cache_entry){w, k, ld, N, K, layout, dtype, mapped,
+                       mapped ? 0 : entry_fingerprint(w, ld, layout, N, K), packed};
     return e;
 }
 
 const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
                                     nn_weight_layout layout, int N, int K) {
     int stale;
-    cache_entry *e = lookup(s, k, w, ld, (int)layout, N, K, &stale);
+    cache_entry *e = lookup(s, k, NN_F32, w, ld, (int)layout, N, K, &stale);
     if (e && !stale) return e->packed;
-    if (!e) e = insert(s, k, w, ld, (int)layout, N, K, nn_packed_b_floats(k, N, K));
+    if (!e) e = insert(s, ctx, k, NN_F32, w, ld, (int)layout, N, K, nn_packed_b_floats(k, N, K));
     if (!e) return NULL;
     nn_pack_b_parallel(ctx, k, N, K, w, ld, layout, e->packed);
+    if (e->mapped) release_mapped(ctx, w, span_bytes(ld, (int)layout, N, K));
     return e->packed;
 }
 
-const float *nn_state_packed_a(nn_state *s, const nn_kernels *k, const float *w, int ld, int M, int K) {
+const float *nn_state_packed_a(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld, int M,
+                               int K) {
     int stale;
-    cache_entry *e = lookup(s, k, w, ld, PACKED_AS_A, M, K, &stale);
+    cache_entry *e = lookup(s, k, NN_F32, w, ld, PACKED_AS_A, M, K, &stale);
     if (e && !stale) return e->packed;
-    if (!e) e = insert(s, k, w, ld, PACKED_AS_A, M, K, (size_t)M * K);
+    if (!e) e = insert(s, ctx, k, NN_F32, w, ld, PACKED_AS_A, M, K, (size_t)M * K);
     if (!e) return NULL;
     nn_pack_a(k, M, K, w, ld, e->packed);
+    if (e->mapped) release_mapped(ctx, w, span_bytes(ld, NN_OUT_IN, M, K));
     return e->packed;
+}
+
+const nn_qweight *nn_state_packed_q(nn_state *s, const nn_ctx *ctx, nn_dtype d, const float *w, int ld,
+                                    nn_weight_layout layout, int N, int K) {
+    int stale;
+    cache_entry *e = lookup(s, NULL, d, w, ld, (int)layout, N, K, &stale);
+    if (e && !stale) return e->packed;
+    if (!e) e = insert(s, ctx, NULL, d, w, ld, (int)layout, N, K, (nn_qweight_bytes(d, N, K) + 3) / 4);
+    if (!e) return NULL;
+    const nn_qweight *q = nn_qweight_pack(ctx, d, w, ld, layout, N, K, e->packed);
+    if (e->mapped) release_mapped(ctx, w, span_bytes(ld, (int)layout, N, K));
+    return q;
 }
 
 clip_status nn_prepare_weight(const nn_ctx *ctx, const float *w, nn_weight_layout layout, int N, int K) {
     if (!ctx->state) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "nn_prepare_weight: the context has no state");
     nn_state_lock(ctx->state);
-    const float *p = nn_state_packed_weight(ctx->state, ctx, nn_kernels_active(), w,
-                                            layout == NN_OUT_IN ? K : N, layout, N, K);
+    int ld = layout == NN_OUT_IN ? K : N;
+    const void *p = ctx->weight_dtype != NN_F32
+                        ? (const void *)nn_state_packed_q(ctx->state, ctx, ctx->weight_dtype, w, ld, layout, N, K)
+                        : (const void *)nn_state_packed_weight(ctx->state, ctx, nn_kernels_active(), w, ld, layout,
+                                                               N, K);
     nn_state_unlock(ctx->state);
     return p ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "out of memory packing a %dx%d weight", N, K);
 }

@@ -9,7 +9,12 @@
 const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
                                     nn_weight_layout layout, int N, int K);
 /* The same for a weight used as the A operand (convolutions: [M, K]). */
-const float *nn_state_packed_a(nn_state *s, const nn_kernels *k, const float *w, int ld, int M, int K);
+const float *nn_state_packed_a(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld, int M,
+                               int K);
+/* The reduced-precision packing of a weight (qkernels.h), likewise. */
+struct nn_qweight;
+const struct nn_qweight *nn_state_packed_q(nn_state *s, const nn_ctx *ctx, nn_dtype d, const float *w, int ld,
+                                           nn_weight_layout layout, int N, int K);
 /* At least `floats` floats, 64-byte aligned, valid until the next call;
  * NULL when out of memory. Caller holds the state lock. */
 float *nn_state_scratch(nn_state *s, size_t floats);

@@ -46,12 +46,40 @@ void cli_error(const char *command, const char *what) {
     fprintf(stderr, "clip %s: %s%s%s\n", command, what ? what : "", what ? ": " : "", clip_last_error());
 }
 
+static clip_weight_dtype weight_dtype = CLIP_WEIGHT_F32;
+
+int cli_take_dtype(int *argc, char **argv) {
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *value = NULL;
+        int used = 0;
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc) argv[out++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--dtype") == 0 && i + 1 < *argc) value = argv[i + 1], used = 2;
+        else if (strncmp(argv[i], "--dtype=", 8) == 0) value = argv[i] + 8, used = 1;
+        if (!value) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!clip_weight_dtype_from_name(value, &weight_dtype)) {
+            fprintf(stderr, "clip: unknown --dtype '%s' (f32, bf16, int8)\n", value);
+            return 0;
+        }
+        i += used - 1;
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 1;
+}
+
 int cli_load_model(const char *command, const char *path, int threads, const char *vocab, clip_model **out) {
     if (!path) {
         fprintf(stderr, "clip %s: a model is required (-m MODEL)\n", command);
         return 0;
     }
-    clip_load_options opts = {.n_threads = threads, .vocab_path = vocab};
+    clip_load_options opts = {.n_threads = threads, .vocab_path = vocab, .weight_dtype = weight_dtype};
     /* Known names (ViT-B-32, openai/clip-vit-base-patch32, URLs) come from
      * the download cache, fetched when missing; paths pass through. */
     char *resolved = NULL;

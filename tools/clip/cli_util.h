@@ -12,7 +12,12 @@
 int cli_parse_int(const char *option, const char *text, long min, long max, long *out);
 void cli_json_string(FILE *out, const char *text);
 void cli_json_floats(FILE *out, const float *values, int n);
-/* Loads a model, printing "clip <cmd>: <message>" on failure. */
+/* Takes the global `--dtype f32|bf16|int8` (or --dtype=...) out of argv
+ * (before any "--"), for cli_load_model; every command that loads a model
+ * accepts it. Returns 0 (after printing why) for an unknown value. */
+int cli_take_dtype(int *argc, char **argv);
+/* Loads a model (with the --dtype taken above), printing "clip <cmd>:
+ * <message>" on failure. */
 int cli_load_model(const char *command, const char *path, int threads, const char *vocab, clip_model **out);
 /* Prints "clip <cmd>: <what>: <clip_last_error()>" to stderr. */
 void cli_error(const char *command, const char *what);

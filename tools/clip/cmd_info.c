@@ -41,7 +41,8 @@ int cmd_info(int argc, char **argv) {
     clip_model_get_info(model, &i);
     printf("{\"path\": ");
     cli_json_string(stdout, model_path);
-    printf(", \"format\": \"%s\", \"layout\": \"%s\", \"dtypes\": \"%s\"", i.format, i.layout, i.dtype_summary);
+    printf(", \"format\": \"%s\", \"layout\": \"%s\", \"dtypes\": \"%s\", \"compute_dtype\": \"%s\"", i.format, i.layout,
+           i.dtype_summary, clip_weight_dtype_name(i.weight_dtype));
     if (i.vision_kind == CLIP_VISION_VIT)
         printf(", \"vision\": {\"type\": \"vit\", \"width\": %d, \"layers\": %d, \"heads\": %d, \"patch_size\": %d, "
                "\"image_resolution\": %d}",

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clip.h"
+#include "cli_util.h"
 #include "commands.h"
 #include "dist/dist.h"
 
@@ -38,7 +39,10 @@ static void usage(FILE *out) {
     fprintf(out, "usage: clip <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`clip <command> --help` describes each command.\n");
+    fprintf(out, "\n`clip <command> --help` describes each command. Every command that loads a model also takes\n"
+                 "--dtype f32|bf16|int8: the precision of the weight products (default f32; bf16 and int8 are\n"
+                 "faster and slightly less accurate, see docs/performance.md). For `clip convert`, --dtype is\n"
+                 "the stored type instead.\n");
 }
 
 int main(int argc, char **argv) {
@@ -56,7 +60,10 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
-            int status = commands[i].run(argc - 1, argv + 1);
+            int sub_argc = argc - 1;
+            /* convert has its own --dtype (the stored type). */
+            if (commands[i].run != cmd_convert && !cli_take_dtype(&sub_argc, argv + 1)) return 2;
+            int status = commands[i].run(sub_argc, argv + 1);
             /* Under mpirun a rank that fails would leave the others waiting
              * in a collective: end them all. */
             if (status != 0) dist_abort(status);
