@@ -26,6 +26,7 @@ typedef struct options {
     char models[256];
     int batch, threads, iters, warmup;
     int text_len; /* tokens per caption including start and end */
+    int bf16;     /* --precision bf16: mixed-precision products */
 } options;
 
 static double now(clockid_t clock) {
@@ -50,7 +51,9 @@ static void usage(FILE *out) {
           "  --threads N      worker threads (default 1)\n"
           "  --iters N        timed steps (default 3), after --warmup N untimed ones (default 1)\n"
           "  --text-len N     tokens per caption with start/end (default 77: the whole context, as\n"
-          "                   PyTorch trains; shorter captions let the text tower stop early)\n",
+          "                   PyTorch trains; shorter captions let the text tower stop early)\n"
+          "  --precision P    f32 (default) or bf16 (mixed precision: bf16 products, float32 sums,\n"
+          "                   parameters and optimiser)\n",
           out);
 }
 
@@ -59,7 +62,8 @@ static void parse_options(int argc, char **argv, options *o) {
         {"dir", required_argument, NULL, 'd'},     {"models", required_argument, NULL, 'm'},
         {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
         {"iters", required_argument, NULL, 'i'},   {"warmup", required_argument, NULL, 'w'},
-        {"text-len", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"text-len", required_argument, NULL, 'l'}, {"precision", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     *o = (options){.dir = "/tmp/clip-bench", .batch = 32, .threads = 1, .iters = 3, .warmup = 1, .text_len = 77};
     snprintf(o->models, sizeof o->models, "ViT-B-32,small");
@@ -73,6 +77,13 @@ static void parse_options(int argc, char **argv, options *o) {
         case 'i': o->iters = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
         case 'w': o->warmup = atoi(optarg) >= 0 ? atoi(optarg) : 0; break;
         case 'l': o->text_len = atoi(optarg) >= 2 ? atoi(optarg) : 2; break;
+        case 'p':
+            if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
+                fprintf(stderr, "bench_train: --precision expects f32 or bf16\n");
+                exit(2);
+            }
+            o->bf16 = strcmp(optarg, "bf16") == 0;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -141,7 +152,7 @@ static void bench_model(const char *name, const options *o) {
         row[len - 1] = CLIP_TOKEN_EOT;
     }
     clip_trainer *trainer = NULL;
-    clip_trainer_options topts = {.bn_train = 1};
+    clip_trainer_options topts = {.bn_train = 1, .bf16_matmul = o->bf16};
     if (clip_trainer_create(model, &topts, &trainer) != CLIP_OK) {
         fprintf(stderr, "bench_train: %s\n", clip_last_error());
         exit(1);

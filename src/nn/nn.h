@@ -59,6 +59,13 @@ void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda,
 void nn_gemm_at(const nn_ctx *ctx, int M, int N, int K, const float *At, int lda, const float *B, int ldb,
                 nn_weight_layout b_layout, float beta, float *C, int ldc);
 
+/* nn_gemm (a_transposed = 0) or nn_gemm_at (1) at the context's precision:
+ * with weight_dtype NN_BF16 both operands are rounded to bf16 and summed in
+ * float32, the products of mixed-precision training; otherwise float32.
+ * bf16 needs a dense B and beta 0 or 1 (else it runs in float32). */
+void nn_gemm_mixed(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, int a_transposed, const float *B,
+                   int ldb, nn_weight_layout b_layout, float beta, float *C, int ldc);
+
 /* y[M,N] = act(x[M,K] W + bias) (+ residual), all in the product's
  * epilogue. `residual` may equal `y` (in-place residual add). `w` is a
  * weight: packed once and cached when the context has a state. */

@@ -64,6 +64,44 @@ static void pack_column(const pack_job *j, int n, uint8_t *panel, int c) {
     j->colsum[n] = sum;
 }
 
+/* bf16 panels written in layout order. A pair row of a sub-tile is the 16
+ * columns' (k, k+1) values: [k = w(n, k0), w(n, k0 + 1)] per column. Reading
+ * [K, N] weights (and the activations of training's weight gradients) runs
+ * along their rows; [N, K] ones are read a column at a time. */
+static void pack_panel_bf16(const pack_job *j, int p, uint8_t *panel) {
+    const nn_qweight *q = j->q;
+    int K = q->K, n0 = p * NN_Q_NR, cols = q->N - n0 < NN_Q_NR ? q->N - n0 : NN_Q_NR;
+    uint16_t *out = (uint16_t *)panel;
+    enum { PAIR_ROW = 32, SUBTILE = NN_Q_SUBTILE_BYTES / 2, KB = 32 };
+    if (j->layout == NN_IN_OUT) {
+        for (int k = 0; k < q->Kpad; k += 2) {
+            int blk = k / KB, pair = (k % KB) / 2;
+            const float *r0 = k < K ? j->w + (size_t)k * j->ld + n0 : NULL;
+            const float *r1 = k + 1 < K ? j->w + (size_t)(k + 1) * j->ld + n0 : NULL;
+            for (int sub = 0; sub < 2; sub++) {
+                uint16_t *dst = out + ((size_t)blk * 2 + sub) * SUBTILE + (size_t)pair * PAIR_ROW;
+                for (int c = 0; c < 16; c++) {
+                    int col = sub * 16 + c;
+                    int ok = col < cols;
+                    dst[2 * c] = ok && r0 ? nn_bf16_from_f32(r0[col]) : 0;
+                    dst[2 * c + 1] = ok && r1 ? nn_bf16_from_f32(r1[col]) : 0;
+                }
+            }
+        }
+        return;
+    }
+    memset(panel, 0, panel_bytes(NN_BF16, q->Kpad));
+    for (int col = 0; col < cols; col++) {
+        const float *row = j->w + (size_t)(n0 + col) * j->ld;
+        int sub = col / 16, c = col % 16;
+        for (int k = 0; k < K; k++) {
+            int blk = k / KB, kk = k % KB;
+            out[((size_t)blk * 2 + sub) * SUBTILE + (size_t)(kk / 2) * PAIR_ROW + 2 * c + (kk & 1)] =
+                nn_bf16_from_f32(row[k]);
+        }
+    }
+}
+
 static void pack_task(void *raw, int task, int thread) {
     (void)thread;
     const pack_job *j = raw;
@@ -72,6 +110,10 @@ static void pack_task(void *raw, int task, int thread) {
     size_t pb = panel_bytes(q->dtype, q->Kpad);
     for (int p = p0; p < p1; p++) {
         uint8_t *panel = j->data + (size_t)p * pb;
+        if (q->dtype == NN_BF16) {
+            pack_panel_bf16(j, p, panel);
+            continue;
+        }
         memset(panel, 0, pb);
         for (int c = 0; c < NN_Q_NR; c++) {
             int n = p * NN_Q_NR + c;

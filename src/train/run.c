@@ -47,7 +47,7 @@ static double now_seconds(void) {
 #define CONFIG_FIELDS(X)                                                                                          \
     X(batch_size, int) X(accum, int) X(threads, int) X(steps, i64) X(epochs, dbl) X(lr, dbl) X(weight_decay, dbl) \
     X(beta1, dbl) X(beta2, dbl) X(eps, dbl) X(grad_clip, dbl) X(warmup, i64) X(lock_image, int) X(lock_text, int) \
-    X(bn_eval, int) X(class_aware, int) X(seed, u64) X(eval_every, i64) X(checkpoint_every, i64)                   \
+    X(bn_eval, int) X(class_aware, int) X(bf16, int) X(seed, u64) X(eval_every, i64) X(checkpoint_every, i64)                   \
     X(eval_items, int) X(scale_lo, flt) X(scale_hi, flt)
 
 static clip_status save_config(const train_config *c, const char *path) {
@@ -259,7 +259,7 @@ clip_status clip_train_run(const train_config *given, int resume) {
     if (st == CLIP_OK && cfg.eval_data[0] && lead) st = clip_data_open(cfg.eval_data, NULL, &r.eval);
     if (st == CLIP_OK) {
         clip_trainer_options to = {.bn_train = !cfg.bn_eval, .lock_image = cfg.lock_image, .lock_text = cfg.lock_text,
-                                   .data_parallel = 1};
+                                   .data_parallel = 1, .bf16_matmul = cfg.bf16};
         st = clip_trainer_create(r.model, &to, &r.trainer);
     }
     if (st == CLIP_OK) st = clip_trainer_broadcast_parameters(r.trainer);
@@ -284,9 +284,11 @@ clip_status clip_train_run(const train_config *given, int resume) {
         clip_model_get_info(r.model, &info);
         log_line(&r,
                  "{\"event\": \"%s\", \"from_step\": %lld, \"steps\": %lld, \"batch_size\": %d, \"accum\": %d, "
-                 "\"items\": %lld, \"parameters\": %llu, \"threads\": %d, \"ranks\": %d}",
+                 "\"items\": %lld, \"parameters\": %llu, \"threads\": %d, \"ranks\": %d, "
+                 "\"precision\": \"%s\"}",
                  resume ? "resume" : "start", (long long)start, (long long)total, cfg.batch_size, cfg.accum,
-                 (long long)clip_data_size(r.data), (unsigned long long)info.n_parameters, cfg.threads, r.world);
+                 (long long)clip_data_size(r.data), (unsigned long long)info.n_parameters, cfg.threads, r.world,
+                 cfg.bf16 ? "bf16" : "f32");
         double t0 = now_seconds();
         st = train_loop(&r, start, total);
         if (st == CLIP_OK && lead) {

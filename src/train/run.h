@@ -17,6 +17,7 @@ typedef struct train_config {
     int64_t warmup;
     int lock_image, lock_text, bn_eval;
     int class_aware;      /* same-class pairs of a labelled batch are positives */
+    int bf16;             /* mixed precision: bf16 products, float32 everything else */
     uint64_t seed;
     int64_t eval_every, checkpoint_every;
     int eval_items;       /* 0 = the whole evaluation set */

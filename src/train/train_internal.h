@@ -72,9 +72,11 @@ clip_status trainer_bind_params(clip_trainer *t);
 void trainer_release_params(clip_trainer *t);
 
 /* The products run on the model's pool without its packed-weight cache:
- * packed copies are keyed by address and would go stale as weights move. */
-static inline nn_ctx trainer_ctx(const clip_model *model) {
-    nn_ctx ctx = {.pool = model->pool, .state = NULL};
+ * packed copies are keyed by address and would go stale as weights move.
+ * Mixed precision (opts.bf16_matmul): the products with weights and the
+ * backward's weight and input gradients in bf16 with float32 sums. */
+static inline nn_ctx trainer_ctx(const clip_trainer *t) {
+    nn_ctx ctx = {.pool = t->model->pool, .state = NULL, .weight_dtype = t->opts.bf16_matmul ? NN_BF16 : NN_F32};
     return ctx;
 }
 

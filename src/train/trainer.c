@@ -161,7 +161,7 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
     if (!t || !pixels || !tokens || n < 1)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training step: needs pixels, tokens and a batch of at least 1");
     clip_model *m = t->model;
-    nn_ctx ctx = trainer_ctx(m);
+    nn_ctx ctx = trainer_ctx(t);
     int E = m->info.embed_dim, world = world_of(t), rank = world > 1 ? dist_rank() : 0;
     int global = n * world;
     size_t rows = (size_t)n * E, all_rows = (size_t)global * E;

@@ -59,6 +59,12 @@ typedef struct clip_trainer_options {
      * and clip_trainer_reduce_gradients adds the ranks' gradients. The
      * result equals one process stepping on the whole global batch. */
     int data_parallel;
+    /* Mixed precision: the matrix products of both towers' linear layers
+     * (forward, and the input and weight gradients of the backward) take
+     * bf16 operands and sum in float32 (AMX or AVX512-BF16 where present);
+     * parameters, gradients, optimiser state and everything else stay
+     * float32. */
+    int bf16_matmul;
 } clip_trainer_options;
 
 typedef struct clip_trainer clip_trainer;

@@ -15,7 +15,7 @@ static void train_usage(FILE *out) {
     fputs("usage: clip train --model MODEL --data SPEC [--eval-data SPEC] --batch-size B (--epochs E | --steps S)\n"
           "                  [--lr LR] [--wd WD] [--warmup N] [--beta1 B1] [--beta2 B2] [--eps EPS]\n"
           "                  [--grad-clip NORM] [--accum K] [--lock-image | --lock-text] [--bn-eval]\n"
-          "                  [--class-aware] [--seed S] [--eval-every N] [--eval-items N]\n"
+          "                  [--class-aware] [--precision f32|bf16] [--seed S] [--eval-every N] [--eval-items N]\n"
           "                  [--checkpoint-every N] [--threads N] -o RUNDIR\n"
           "       clip train --resume RUNDIR [--threads N]\n\n"
           "Contrastive training (CLIP's symmetric cross-entropy with a learnable temperature, clamped at 100).\n"
@@ -24,7 +24,9 @@ static void train_usage(FILE *out) {
           "biases, norms, logit_scale and 1-D tensors), linear warm-up (default 5%% of the steps) then cosine\n"
           "decay; --accum K accumulates K batches per step (each batch's loss is its own, negatives = B).\n"
           "--class-aware (labelled data): pairs of the same class are all positives, so in-batch duplicates\n"
-          "of a class are not pushed apart. RUNDIR gets config.json, log.jsonl (JSON lines: step, loss,\n"
+          "of a class are not pushed apart. --precision bf16: mixed precision (the linear layers' products in\n"
+          "bf16 with float32 sums, on AMX or AVX512-BF16 where present; parameters, gradients and AdamW stay\n"
+          "float32). RUNDIR gets config.json, log.jsonl (JSON lines: step, loss,\n"
           "logit_scale, lr, samples/s; evaluations: zero-shot top-1 with held-out templates, recall@1/5/10),\n"
           "checkpoint.safetensors (written atomically every --checkpoint-every steps, with optimizer state),\n"
           "model.safetensors (the trained model) and curves.svg. --resume continues a killed run exactly.\n"
@@ -46,6 +48,7 @@ int cmd_train(int argc, char **argv) {
         {"grad-clip", required_argument, NULL, 'g'}, {"accum", required_argument, NULL, 'a'},
         {"lock-image", no_argument, NULL, 'I'},   {"lock-text", no_argument, NULL, 'T'},
         {"bn-eval", no_argument, NULL, 'N'},      {"class-aware", no_argument, NULL, 'C'},
+        {"precision", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 'S'},   {"eval-every", required_argument, NULL, 'v'},
         {"eval-items", required_argument, NULL, 'n'}, {"checkpoint-every", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
@@ -77,6 +80,13 @@ int cmd_train(int argc, char **argv) {
         case 'T': cfg.lock_text = 1; break;
         case 'N': cfg.bn_eval = 1; break;
         case 'C': cfg.class_aware = 1; break;
+        case 'P':
+            if (strcmp(optarg, "f32") != 0 && strcmp(optarg, "bf16") != 0) {
+                fprintf(stderr, "clip train: --precision expects f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            cfg.bf16 = strcmp(optarg, "bf16") == 0;
+            break;
         case 'S': cfg.seed = strtoull(optarg, NULL, 10); break;
         case 'v': if (!cli_parse_int("--eval-every", optarg, 0, 1L << 40, &v)) return 2; cfg.eval_every = v; break;
         case 'n': if (!cli_parse_int("--eval-items", optarg, 0, 1L << 30, &v)) return 2; cfg.eval_items = (int)v; break;
