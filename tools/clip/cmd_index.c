@@ -45,10 +45,14 @@ static void print_rank_progress(progress_state *s, const clip_index_progress *p)
     s->last = p->elapsed_s;
     s->finished = last;
     double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
-    fprintf(stderr, "[rank %d/%d] indexing %lld/%lld", p->rank, p->ranks, (long long)p->done, (long long)p->total);
-    if (p->failed) fprintf(stderr, " (%lld failed)", (long long)p->failed);
-    fprintf(stderr, "  %.1f/s%s\n", rate, last ? "  done" : "");
-    fflush(stderr);
+    char failed[48] = "";
+    if (p->failed) snprintf(failed, sizeof failed, " (%lld failed)", (long long)p->failed);
+    /* One write per line: stderr is unbuffered, and pieces of lines from
+     * several ranks would interleave. */
+    char line[160];
+    snprintf(line, sizeof line, "[rank %d/%d] indexing %lld/%lld%s  %.1f/s%s\n", p->rank, p->ranks,
+             (long long)p->done, (long long)p->total, failed, rate, last ? "  done" : "");
+    fputs(line, stderr);
 }
 
 static void print_progress(void *ctx, const clip_index_progress *p) {
