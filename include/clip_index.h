@@ -100,6 +100,9 @@ typedef struct clip_index_progress {
     int64_t total;
     int64_t failed;
     double elapsed_s;
+    /* Of a distributed build (ranks > 1), each rank reports its own share:
+     * total and done count only the items this rank embeds. */
+    int rank, ranks;
 } clip_index_progress;
 
 typedef void (*clip_index_progress_fn)(void *ctx, const clip_index_progress *progress);
@@ -121,6 +124,15 @@ typedef struct clip_index_build_options {
     const clip_image_options *image_options;
     clip_index_progress_fn progress;
     void *progress_ctx;
+    /* Share the work among the ranks of an MPI world (src/dist; the caller
+     * has started it, as `clip index build` does under mpirun). Every rank
+     * calls clip_index_build with the same options and must see the same
+     * source files (a shared filesystem); each embeds a contiguous block of
+     * the items still to do, journaling to `output`.journal.<rank>, and
+     * rank 0 merges them and writes `output`, identical in content to a
+     * single-process build. Only rank 0's report holds the failures and
+     * totals. No effect in a world of one process. */
+    int distributed;
 } clip_index_build_options;
 
 typedef struct clip_index_build_report {
@@ -132,6 +144,11 @@ typedef struct clip_index_build_report {
     int64_t n_failed;
     char **failed;         /* paths that could not be read or decoded */
     char **failed_reasons; /* clip_last_error() of each */
+    /* Per rank of a distributed build (ranks == 1 otherwise): the items
+     * each embedded or failed to decode, and its seconds spent embedding. */
+    int ranks;
+    int64_t *rank_items;
+    double *rank_seconds;
 } clip_index_build_report;
 
 clip_status clip_index_build(clip_model *model, const clip_index_build_options *opts,

@@ -20,6 +20,7 @@
 #include "index/dot.h"
 #include "index/format.h"
 #include "index/half.h"
+#include "index/journal.h"
 #include "index/search.h"
 #include "index/topk.h"
 #include "index/writer.h"
@@ -496,6 +497,76 @@ static void test_build(void) {
     clip_model_free(rn);
 }
 
+/* Journals of the ranks of an earlier distributed build (any rank count,
+ * here ranks 0 and 3) are resumed by a single process and then removed;
+ * the one of another model is ignored. Needs no MPI. */
+static void test_rank_journals(void) {
+    const char *dir = make_image_dir();
+    char ref[700], out[700];
+    snprintf(ref, sizeof ref, "%s/ranks_ref.idx", scratch_dir());
+    snprintf(out, sizeof out, "%s/ranks.idx", scratch_dir());
+    clip_model *vit = load("models/tiny-vit.safetensors");
+    clip_index_build_options o = {.kind = CLIP_INDEX_IMAGES, .source = dir, .output = ref, .batch = 2};
+    clip_index_build_report r;
+    CHECK(clip_index_build(vit, &o, &r) == CLIP_OK, "reference build: %s", clip_last_error());
+    clip_index_build_report_free(&r);
+    clip_index *ix = NULL;
+    CHECK(clip_index_open(ref, &ix) == CLIP_OK, "open: %s", clip_last_error());
+    if (!ix) return;
+    clip_index_info info;
+    clip_index_get_info(ix, &info);
+    uint8_t id[CLIP_MODEL_ID_BYTES], other[CLIP_MODEL_ID_BYTES];
+    clip_model_identity(vit, id);
+    memcpy(other, id, sizeof other);
+    other[0] ^= 1;
+    float *v = malloc((size_t)info.dim * sizeof(float));
+    const int rank_of_item[3] = {0, 0, 3};
+    for (int64_t i = 0; i < 3 && i < info.count; i++) {
+        char *path = idx_journal_path(out, rank_of_item[i]);
+        idx_journal j;
+        CHECK(idx_journal_open(&j, path, CLIP_INDEX_IMAGES, info.dim, id) == CLIP_OK, "%s", clip_last_error());
+        clip_index_item item;
+        clip_index_get_item(ix, i, &item);
+        clip_index_get_vector(ix, i, v);
+        idx_journal_append(&j, item.text, item.size, item.mtime_ns, v);
+        idx_journal_sync(&j);
+        idx_journal_close(&j, 0);
+        free(path);
+    }
+    char *stale = idx_journal_path(out, 1); /* another model's: ignored */
+    idx_journal j;
+    clip_index_item item;
+    clip_index_get_item(ix, 4, &item);
+    clip_index_get_vector(ix, 4, v);
+    idx_journal_open(&j, stale, CLIP_INDEX_IMAGES, info.dim, other);
+    idx_journal_append(&j, item.text, item.size, item.mtime_ns, v);
+    idx_journal_close(&j, 0);
+    o.output = out;
+    CHECK(clip_index_build(vit, &o, &r) == CLIP_OK, "resume from rank journals: %s", clip_last_error());
+    CHECK(r.resumed == 3 && r.embedded == info.count - 3 && r.ranks == 1, "resumed %lld embedded %lld",
+          (long long)r.resumed, (long long)r.embedded);
+    clip_index_build_report_free(&r);
+    for (int k = 0; k < 4; k++) {
+        char *path = idx_journal_path(out, k);
+        CHECK(access(path, F_OK) != 0, "%s removed after the build", path);
+        free(path);
+    }
+    clip_index *got = NULL;
+    CHECK(clip_index_open(out, &got) == CLIP_OK, "open: %s", clip_last_error());
+    float *w = malloc((size_t)info.dim * sizeof(float));
+    for (int64_t i = 0; got && i < info.count; i++) {
+        clip_index_get_vector(ix, i, v);
+        clip_index_get_vector(got, i, w);
+        CHECK(max_abs_diff(v, w, (size_t)info.dim) == 0, "item %lld differs from the reference", (long long)i);
+    }
+    free(stale);
+    free(v);
+    free(w);
+    clip_index_free(got);
+    clip_index_free(ix);
+    clip_model_free(vit);
+}
+
 int main(void) {
     test_half();
     test_kernels();
@@ -503,5 +574,6 @@ int main(void) {
     test_search();
     test_format();
     test_build();
+    test_rank_journals();
     return test_finish("test_index");
 }

@@ -10,6 +10,7 @@
 #include "cli_util.h"
 #include "clip_index.h"
 #include "commands.h"
+#include "dist/dist.h"
 
 static void usage(FILE *out) {
     fputs("usage: clip index build -m MODEL (--images DIR|LIST.txt | --texts FILE) -o INDEX\n"
@@ -21,6 +22,8 @@ static void usage(FILE *out) {
           "        caption file (--texts), into INDEX. --update re-embeds only new or changed files\n"
           "        (path, size, mtime) and drops deleted ones; an interrupted build resumes from\n"
           "        INDEX.journal. Unreadable files are skipped and listed at the end.\n"
+          "        Under mpirun -np N the items are split among N ranks (every rank must see the same\n"
+          "        files: a shared filesystem) and rank 0 writes the one INDEX (docs/distributed_index.md).\n"
           "search  prints the k nearest items of each query as JSON lines {query, rank, score, id, path|text};\n"
           "        scores are cosine similarities. Text or image queries work against either kind of index.\n"
           "export  writes the embeddings as float32 .npy and the items as JSON lines (row order = id).\n"
@@ -33,8 +36,31 @@ typedef struct progress_state {
     double last;
 } progress_state;
 
+/* Ranks of a distributed build share one stderr (usually not a terminal):
+ * each prints a line of its own share every few seconds, prefixed by its
+ * rank, and one when done. */
+static void print_rank_progress(progress_state *s, const clip_index_progress *p) {
+    int last = p->done >= p->total;
+    if (s->finished || (!last && p->elapsed_s - s->last < 5.0)) return;
+    s->last = p->elapsed_s;
+    s->finished = last;
+    double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
+    char failed[48] = "";
+    if (p->failed) snprintf(failed, sizeof failed, " (%lld failed)", (long long)p->failed);
+    /* One write per line: stderr is unbuffered, and pieces of lines from
+     * several ranks would interleave. */
+    char line[160];
+    snprintf(line, sizeof line, "[rank %d/%d] indexing %lld/%lld%s  %.1f/s%s\n", p->rank, p->ranks,
+             (long long)p->done, (long long)p->total, failed, rate, last ? "  done" : "");
+    fputs(line, stderr);
+}
+
 static void print_progress(void *ctx, const clip_index_progress *p) {
     progress_state *s = ctx;
+    if (p->ranks > 1) {
+        print_rank_progress(s, p);
+        return;
+    }
     if (!s->tty || s->finished || (p->elapsed_s - s->last < 0.2 && p->done < p->total)) return;
     s->last = p->elapsed_s;
     double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
@@ -86,6 +112,12 @@ static int index_build(int argc, char **argv) {
         fprintf(stderr, "clip index build: needs -o INDEX and exactly one of --images or --texts\n");
         return 2;
     }
+    if (dist_init() != CLIP_OK) {
+        cli_error("index build", NULL);
+        return 1;
+    }
+    o.distributed = 1; /* a no-op unless started by mpirun/srun */
+    int rank = dist_rank();
     o.kind = images ? CLIP_INDEX_IMAGES : CLIP_INDEX_TEXTS;
     o.source = images ? images : texts;
     o.batch = (int)batch;
@@ -99,8 +131,14 @@ static int index_build(int argc, char **argv) {
     clip_status st = clip_index_build(model, &o, &r);
     clip_model_free(model);
     if (st != CLIP_OK) {
+        if (dist_size() > 1) fprintf(stderr, "[rank %d] ", rank);
         cli_error("index build", NULL);
+        clip_index_build_report_free(&r);
         return 1;
+    }
+    if (rank != 0) { /* rank 0 reports for all */
+        clip_index_build_report_free(&r);
+        return 0;
     }
     for (int64_t i = 0; i < r.n_failed; i++) {
         if (strstr(r.failed_reasons[i], r.failed[i])) fprintf(stderr, "skipped: %s\n", r.failed_reasons[i]);
@@ -114,9 +152,13 @@ static int index_build(int argc, char **argv) {
     printf("{\"index\": ");
     cli_json_string(stdout, o.output);
     printf(", \"items\": %lld, \"embedded\": %lld, \"unchanged\": %lld, \"resumed\": %lld, \"removed\": %lld, "
-           "\"skipped\": %lld}\n",
+           "\"skipped\": %lld, \"ranks\": %d, \"rank_items\": [",
            (long long)kept, (long long)r.embedded, (long long)r.reused, (long long)r.resumed, (long long)r.removed,
-           (long long)r.n_failed);
+           (long long)r.n_failed, r.ranks);
+    for (int i = 0; i < r.ranks; i++) printf("%s%lld", i ? ", " : "", (long long)r.rank_items[i]);
+    printf("], \"rank_seconds\": [");
+    for (int i = 0; i < r.ranks; i++) printf("%s%.3f", i ? ", " : "", r.rank_seconds[i]);
+    printf("]}\n");
     clip_index_build_report_free(&r);
     return 0;
 }
