@@ -36,6 +36,10 @@ int dist_available(void) {
 #endif
 }
 
+static int exit_agreed = 0;
+void dist_set_exit_agreed(void) { exit_agreed = 1; }
+int dist_exit_agreed(void) { return exit_agreed; }
+
 int dist_rank(void) { return world_rank; }
 int dist_size(void) { return world_size; }
 

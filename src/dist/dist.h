@@ -24,6 +24,12 @@ void dist_finalize(void);
  * waiting in a collective forever. Returns only when the world is 1. */
 void dist_abort(int exit_code);
 
+/* A command whose ranks all know its outcome (they exchanged their
+ * statuses) marks it, so that a failing exit status ends the ranks normally
+ * instead of through dist_abort's MPI_Abort. */
+void dist_set_exit_agreed(void);
+int dist_exit_agreed(void);
+
 int dist_rank(void);
 int dist_size(void);
 /* 1 when built with MPI support (whether or not this run uses it). */

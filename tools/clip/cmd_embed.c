@@ -208,6 +208,7 @@ done:
          * fails the whole run, as in one process); waiting sleeps. */
         int32_t shared = status;
         if (dist_barrier() != CLIP_OK || dist_broadcast(&shared, sizeof shared, 0) != CLIP_OK) shared = 1;
+        else dist_set_exit_agreed();
         status = shared;
     }
     embed_shard_stats_free(&stats);

@@ -61,12 +61,15 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             int sub_argc = argc - 1;
-            /* convert has its own --dtype (the stored type). */
-            if (commands[i].run != cmd_convert && !cli_take_dtype(&sub_argc, argv + 1)) return 2;
+            /* convert has its own --dtype (the stored type); training keeps
+             * float32 weights (mixed precision is train's --precision). */
+            int takes_dtype = commands[i].run != cmd_convert && commands[i].run != cmd_train &&
+                              commands[i].run != cmd_grad;
+            if (takes_dtype && !cli_take_dtype(&sub_argc, argv + 1)) return 2;
             int status = commands[i].run(sub_argc, argv + 1);
             /* Under mpirun a rank that fails would leave the others waiting
              * in a collective: end them all. */
-            if (status != 0) dist_abort(status);
+            if (status != 0 && !dist_exit_agreed()) dist_abort(status);
             return status;
         }
     fprintf(stderr, "clip: unknown command '%s'\n\n", argv[1]);
