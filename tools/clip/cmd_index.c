@@ -23,7 +23,7 @@ static void usage(FILE *out) {
           "        (path, size, mtime) and drops deleted ones; an interrupted build resumes from\n"
           "        INDEX.journal. Unreadable files are skipped and listed at the end.\n"
           "        Under mpirun -np N the items are split among N ranks (every rank must see the same\n"
-          "        files: a shared filesystem) and rank 0 writes the one INDEX (docs/distributed_index.md).\n"
+          "        files: a shared filesystem) and rank 0 writes the one INDEX (docs/distributed.md).\n"
           "search  prints the k nearest items of each query as JSON lines {query, rank, score, id, path|text};\n"
           "        scores are cosine similarities. Text or image queries work against either kind of index.\n"
           "export  writes the embeddings as float32 .npy and the items as JSON lines (row order = id).\n"
