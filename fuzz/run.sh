@@ -22,7 +22,13 @@ for name in "${targets[@]}"; do
     CLIP_FIXTURES="$fixtures" bash "$here/fuzz/seeds_${name#fuzz_}.sh" "$corpus"
   fi
   echo "fuzz: $name for ${seconds}s ($(ls "$corpus" | wc -l) seeds)"
-  (cd "$out" && CLIP_FIXTURES="$fixtures" "./$name" -max_total_time="$seconds" -seed="$seed" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 "$corpus" 2>&1 | tail -n 15)
-  # libFuzzer exits non-zero on a finding; pipefail propagates it.
+  # The whole log stays in $out/$name.log; shown: its end on a finding,
+  # else the final coverage line and the statistics (soak figures).
+  if ! (cd "$out" && CLIP_FIXTURES="$fixtures" "./$name" -max_total_time="$seconds" -seed="$seed" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 "$corpus" >"$out/$name.log" 2>&1); then
+    tail -n 40 "$out/$name.log"
+    echo "fuzz: $name found a problem (full log: $out/$name.log)" >&2
+    exit 1
+  fi
+  grep -E "DONE|^Done|^stat::" "$out/$name.log" || true
 done
 echo "fuzz: all targets clean"

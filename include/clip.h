@@ -49,6 +49,62 @@ const char *clip_status_name(clip_status status);
 void clip_free(void *ptr);
 
 /* ------------------------------------------------------------------ */
+/* Resource limits                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Every size that hostile input could use to make the library allocate or
+ * work without bound is checked against one of these limits first; going
+ * over one fails with CLIP_ERR_LIMIT and a message naming the input, the
+ * limit, its value and how to raise it. Values are process-wide. Each is
+ * read once, at the first use of any limit, from the environment variable
+ * CLIP_LIMIT_<FIELD IN CAPITALS> (a decimal integer with an optional K, M,
+ * G or T suffix, powers of 1024: CLIP_LIMIT_MAX_IMAGE_PIXELS=500M);
+ * `clip --limit NAME=VALUE` and clip_limits_set() override that. Defaults
+ * are in the comments. */
+typedef struct clip_limits {
+    uint64_t max_image_pixels;        /* 178956970 (PIL's bomb limit): width x height
+                                         of a decoded image, checked from the header;
+                                         clip_image_options.max_pixels overrides it per call */
+    uint64_t max_resize_weights;      /* 33554432 (2^25): filter weights one resize
+                                         axis may need (8 bytes each) */
+    uint64_t max_resized_pixels;      /* 67108864 (2^26): pixels of a whole resized
+                                         image materialised (clip_image_resized_rgb) */
+    uint64_t max_video_frame_pixels;  /* 33177600 (7680 x 4320): decoded video frame */
+    uint64_t max_safetensors_header;  /* 104857600 (100 MiB): safetensors JSON header */
+    uint64_t max_npy_header;          /* 65536: .npy header bytes */
+    uint64_t max_text_bytes;          /* 67108864 (64 MiB): text per tokenizer call */
+    uint64_t max_vocab_bytes;         /* 67108864 (64 MiB): vocabulary file, after gunzip */
+    uint64_t max_manifest_line;       /* 8192: bytes in one line of a TSV/CSV manifest */
+    uint64_t max_dataset_items;       /* 100000000: items of a manifest or shard set */
+    uint64_t max_shard_member;        /* 67108864 (64 MiB): one WebDataset tar member */
+    uint64_t max_idx_bytes;           /* 1073741824 (1 GiB): data of one IDX file
+                                         (Fashion-MNIST), announced by its gzip'd header */
+    uint64_t max_http_body;           /* 33554432 (32 MiB): HTTP request body of
+                                         `clip serve` (its --max-body-mb overrides it) */
+    uint64_t max_pickle_memory_ratio; /* 128: bytes of parsed objects per byte of a
+                                         PyTorch checkpoint's pickle */
+    uint64_t max_tensor_copy_ratio;   /* 2: bytes of non-contiguous tensors copied out
+                                         of a PyTorch checkpoint, per byte of the file */
+    uint64_t max_zip_entry_ratio;     /* 1: bytes a zip entry may inflate to, per byte
+                                         of the archive */
+} clip_limits;
+
+/* The limits in force (defaults, then environment, then clip_limits_set). */
+void clip_limits_get(clip_limits *limits);
+/* Replaces every limit; a field of 0 restores that limit's default (so
+ * get, change one field, set is the usual pattern). Loads already in
+ * progress on other threads may see the old or the new value. */
+clip_status clip_limits_set(const clip_limits *limits);
+/* One limit by field name ("max_image_pixels"), for command lines and
+ * bindings; `value` takes the environment's syntax (e.g. "512M"). Fails
+ * with CLIP_ERR_INVALID_ARGUMENT naming the known limits. */
+clip_status clip_limit_set_by_name(const char *name, const char *value);
+/* Field name, environment variable and value of limit `index` (0, 1, ...);
+ * returns 0 past the last one. Any output pointer may be NULL. */
+int clip_limit_describe(int index, const char **name, const char **env_var, uint64_t *value,
+                        uint64_t *default_value);
+
+/* ------------------------------------------------------------------ */
 /* Tokenizer (OpenAI CLIP's byte-level BPE)                            */
 /* ------------------------------------------------------------------ */
 
@@ -97,11 +153,12 @@ int clip_tokenizer_vocab_size(const clip_tokenizer *tok);
 
 typedef struct clip_image clip_image;
 
-/* PIL's default decompression-bomb limit. */
+/* PIL's default decompression-bomb limit (the default of
+ * clip_limits.max_image_pixels). */
 #define CLIP_DEFAULT_MAX_PIXELS 178956970ull
 
 typedef struct clip_image_options {
-    uint64_t max_pixels;  /* 0 = CLIP_DEFAULT_MAX_PIXELS */
+    uint64_t max_pixels;  /* 0 = clip_limits.max_image_pixels */
     int exif_rotate;      /* honour EXIF orientation (reference ignores it) */
     int fast_decode_size; /* >0: let JPEG decode at a reduced DCT scale while
                              the shorter side stays >= this many pixels

@@ -46,6 +46,11 @@ grep -q "truncated.mp4" "$tmp/err"; check "error names the file" 0 $?
 head -c 100000 /dev/urandom > "$tmp/noise.mp4"
 "$bin" video -m "$model" "$tmp/noise.mp4" --query-image "$tmp/red.png" >/dev/null 2>&1
 check "random bytes fail cleanly" 1 $?
+CLIP_LIMIT_MAX_VIDEO_FRAME_PIXELS=1000 "$bin" video -m "$model" "$tmp/colours.mp4" --query-image "$tmp/red.png" \
+  >/dev/null 2>"$tmp/err"
+check "frame size over the limit fails cleanly" 1 $?
+grep -q "colours.mp4: video frames of .* (limit max_video_frame_pixels = 1000; raise it with CLIP_LIMIT_MAX_VIDEO_FRAME_PIXELS" \
+  "$tmp/err"; check "frame limit message names file, limit and variable" 0 $?
 "$bin" video --help | grep -q "usage: clip video"; check "help" 0 $?
 
 echo "cli_video: $passed passed, $failed failed"

@@ -257,7 +257,7 @@ static void errors(void) {
     const char *commands[] = {"embed",   "similarity", "info",  "tokenize", "preprocess",      "init",
                               "train",   "eval",       "grad",  "classify", "detect",          "video",
                               "ask",     "text-similarity",     "text-classify", "index", "serve",
-                              "convert", "pull"};
+                              "convert", "pull",       "limits"};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         o = run(cmd("%s --help", commands[i]), &status);
         CHECK(status == 0 && strstr(o, "usage: clip") != NULL, "%s --help", commands[i]);

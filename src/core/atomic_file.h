@@ -13,7 +13,9 @@ typedef struct atomic_file {
 } atomic_file;
 
 clip_status atomic_file_open(atomic_file *af, const char *path);
-/* Flushes, fsyncs, renames over the final path, fsyncs the directory. */
+/* Flushes, fsyncs, renames over the final path, fsyncs the directory,
+ * then removes temporaries of the same path whose writers were killed
+ * (NAME.tmp.PID.XXXXXX whose process is gone and whose lock is free). */
 clip_status atomic_file_commit(atomic_file *af);
 /* Removes the temporary file; safe after a failed commit. */
 void atomic_file_abort(atomic_file *af);

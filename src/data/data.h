@@ -14,8 +14,9 @@ typedef struct clip_data clip_data;
 /* A line of a manifest, a caption file, or a class-name caption is never
  * longer than this. */
 #define CLIP_DATA_MAX_CAPTION 4096
-/* Manifests and shards larger than this many items are refused. */
-#define CLIP_DATA_MAX_ITEMS 100000000
+/* Manifests and shard sets of more than clip_limits.max_dataset_items
+ * items, manifest lines over max_manifest_line bytes and shard members over
+ * max_shard_member bytes are refused. */
 
 /* `spec` is one of:
  *   fashion-mnist[:DIR][:train|test]  (DIR default /usr/share/datasets/fashion-mnist)

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "data/idx.h"
 
 static uint32_t big_endian(const unsigned char *p) {
@@ -22,12 +23,18 @@ clip_status idx_read_u8(const char *path, int expected_dims, idx_array *out) {
     } else if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != expected_dims) {
         st = clip_fail(CLIP_ERR_FORMAT, "%s: not an unsigned-byte IDX file with %d dimensions", path, expected_dims);
     } else {
-        uint64_t total = 1;
-        for (int d = 0; d < expected_dims; d++) {
+        /* The header announces the size of gzip'd data: bounded before
+         * the allocation, and below 4 GiB for gzread's unsigned count. */
+        uint64_t total = 1, max = limit_value(LIMIT_IDX_BYTES);
+        if (max > UINT32_MAX) max = UINT32_MAX;
+        for (int d = 0; d < expected_dims && st == CLIP_OK; d++) {
             out->dims[d] = big_endian(header + 4 + 4 * d);
             total *= out->dims[d];
-            if (out->dims[d] == 0 || total > (1ull << 32))
-                st = clip_fail(CLIP_ERR_LIMIT, "%s: implausible IDX dimensions", path);
+            if (out->dims[d] == 0)
+                st = clip_fail(CLIP_ERR_FORMAT, "%s: IDX dimension %d is 0", path, d);
+            else if (total > max)
+                st = limit_fail(LIMIT_IDX_BYTES, "%s: IDX header announces at least %llu bytes of data", path,
+                                (unsigned long long)total);
         }
         if (st == CLIP_OK && !(out->data = malloc(total))) st = clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
         if (st == CLIP_OK && (uint64_t)gzread(fp, out->data, (unsigned)total) != total)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "data/data_internal.h"
 
 /* Splits one line into fields; CSV fields may be quoted with "" escapes. */
@@ -62,9 +63,9 @@ clip_status data_open_manifest(const char *path, clip_data *d) {
     d->kind = DATA_MANIFEST;
     while (st == CLIP_OK && (len = getline(&line, &cap, fp)) >= 0) {
         line_no++;
-        if (len > CLIP_DATA_MAX_CAPTION * 2) {
-            st = clip_fail(CLIP_ERR_LIMIT, "%s:%lld: line longer than %d bytes", path, (long long)line_no,
-                           CLIP_DATA_MAX_CAPTION * 2);
+        if ((uint64_t)len > limit_value(LIMIT_MANIFEST_LINE)) {
+            st = limit_fail(LIMIT_MANIFEST_LINE, "%s:%lld: line of %lld bytes is over the limit", path,
+                            (long long)line_no, (long long)len);
             break;
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
@@ -83,12 +84,13 @@ clip_status data_open_manifest(const char *path, clip_data *d) {
                            (long long)line_no, sep == ',' ? "a comma" : "a tab");
             break;
         }
+        if ((uint64_t)d->size >= limit_value(LIMIT_DATASET_ITEMS)) {
+            st = limit_fail(LIMIT_DATASET_ITEMS, "%s:%lld: more than %lld items", path, (long long)line_no,
+                            (long long)d->size);
+            break;
+        }
         if (d->size == capacity) {
             capacity = capacity ? capacity * 2 : 1024;
-            if (capacity > CLIP_DATA_MAX_ITEMS) {
-                st = clip_fail(CLIP_ERR_LIMIT, "%s: more than %d items", path, CLIP_DATA_MAX_ITEMS);
-                break;
-            }
             char **paths = realloc(d->paths, (size_t)capacity * sizeof(char *));
             if (paths) d->paths = paths;
             char **captions = realloc(d->captions, (size_t)capacity * sizeof(char *));

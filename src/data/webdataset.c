@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "data/data_internal.h"
 
-#define MAX_MEMBER_BYTES (64u << 20)
 
 static clip_status map_shard(const char *path, shard_map *out) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -47,7 +47,8 @@ static clip_status member_bytes(struct archive *a, const shard_map *shard, const
     size_t block_size;
     la_int64_t offset;
     unsigned char *copy = NULL;
-    size_t total = 0;
+    size_t total = 0, cap = 0;
+    const uint64_t max = limit_value(LIMIT_SHARD_MEMBER);
     *owned = NULL;
     *data = NULL;
     int r;
@@ -59,16 +60,28 @@ static clip_status member_bytes(struct archive *a, const shard_map *shard, const
             total = block_size;
             continue;
         }
-        /* More than one block: assemble a copy. */
-        if (!copy) {
-            copy = malloc(MAX_MEMBER_BYTES);
-            if (!copy) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
-            if (total) memcpy(copy, *data, total);
-        }
-        if ((size_t)offset + block_size > MAX_MEMBER_BYTES) {
+        /* More than one block: assemble a copy, grown as the blocks come
+         * so a small member never costs the whole limit. */
+        if (offset < 0 || (uint64_t)offset + block_size > max || total > max) {
             free(copy);
-            return clip_fail(CLIP_ERR_LIMIT, "%s: member %s is larger than %u bytes", shard->path, name,
-                             MAX_MEMBER_BYTES);
+            return limit_fail(LIMIT_SHARD_MEMBER, "%s: member %s is larger than the limit", shard->path, name);
+        }
+        size_t need = (size_t)offset + block_size;
+        if (need > cap || !copy) {
+            size_t grown_cap = cap * 2 > need ? cap * 2 : need;
+            if (grown_cap > max) grown_cap = (size_t)max;
+            if (grown_cap < total) grown_cap = total; /* total <= max: checked above */
+            unsigned char *grown = realloc(copy, grown_cap ? grown_cap : 1);
+            if (!grown) {
+                free(copy);
+                return clip_fail(CLIP_ERR_NO_MEMORY, "%s: member %s: out of memory", shard->path, name);
+            }
+            /* The first copy takes the block pointed at so far. */
+            if (!copy && total) memcpy(grown, *data, total);
+            size_t filled = copy ? cap : total;
+            if (grown_cap > filled) memset(grown + filled, 0, grown_cap - filled);
+            copy = grown;
+            cap = grown_cap;
         }
         memcpy(copy + offset, block, block_size);
         if ((size_t)offset + block_size > total) total = (size_t)offset + block_size;
@@ -96,7 +109,11 @@ typedef struct pending_key {
 static clip_status flush_key(clip_data *d, pending_key *p, int64_t *capacity, const char *shard) {
     if (!p->key[0]) return CLIP_OK;
     clip_status st = CLIP_OK;
-    if (p->image && p->caption) {
+    if (p->image && p->caption && (uint64_t)d->size >= limit_value(LIMIT_DATASET_ITEMS)) {
+        st = limit_fail(LIMIT_DATASET_ITEMS, "%s: more than %lld items", shard, (long long)d->size);
+        free(p->owned);
+        free(p->caption);
+    } else if (p->image && p->caption) {
         if (d->size == *capacity) {
             *capacity = *capacity ? *capacity * 2 : 1024;
             wds_item *items = realloc(d->items, (size_t)*capacity * sizeof *items);
@@ -147,6 +164,13 @@ static clip_status scan_shard(clip_data *d, const shard_map *shard, int64_t *cap
             snprintf(p.key, sizeof p.key, "%s", key);
         }
         if (st != CLIP_OK) break;
+        /* The header's size is refused before any byte is read or copied. */
+        if ((is_image_ext(ext) || strcmp(ext, "txt") == 0) && archive_entry_size_is_set(entry) &&
+            (uint64_t)archive_entry_size(entry) > limit_value(LIMIT_SHARD_MEMBER)) {
+            st = limit_fail(LIMIT_SHARD_MEMBER, "%s: member %s of %lld bytes is over the limit", shard->path, name,
+                            (long long)archive_entry_size(entry));
+            break;
+        }
         if (is_image_ext(ext) && !p.image) {
             st = member_bytes(a, shard, name, &p.image, &p.image_size, &p.owned);
         } else if (strcmp(ext, "txt") == 0 && !p.caption) {
@@ -162,7 +186,6 @@ static clip_status scan_shard(clip_data *d, const shard_map *shard, int64_t *cap
                 if (!p.caption) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
             }
         }
-        if (d->size > CLIP_DATA_MAX_ITEMS) st = clip_fail(CLIP_ERR_LIMIT, "%s: too many items", shard->path);
     }
     if (st == CLIP_OK && r != ARCHIVE_EOF)
         st = clip_fail(CLIP_ERR_FORMAT, "%s: %s (truncated or corrupt tar)", shard->path, archive_error_string(a));

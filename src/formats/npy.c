@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/limits.h"
 
 static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -235,9 +236,8 @@ static clip_status read_header(const unsigned char *head, size_t avail, uint64_t
         return clip_fail(CLIP_ERR_UNSUPPORTED, "%s: npy format version %u.%u not supported", label, major,
                          head[7]);
     }
-    if (header_len > NPY_MAX_HEADER_BYTES)
-        return clip_fail(CLIP_ERR_LIMIT, "%s: npy header of %zu bytes exceeds the %u-byte limit", label,
-                         header_len, NPY_MAX_HEADER_BYTES);
+    if (header_len > limit_value(LIMIT_NPY_HEADER))
+        return limit_fail(LIMIT_NPY_HEADER, "%s: npy header of %zu bytes is over the limit", label, header_len);
     if (preamble + header_len > total || preamble + header_len > avail)
         return clip_fail(CLIP_ERR_FORMAT, "%s: truncated npy header", label);
     clip_status st = parse_header((const char *)head + preamble, header_len, label, out);
@@ -279,7 +279,10 @@ clip_status npy_read(const char *path, npy_array *out) {
         return clip_fail(CLIP_ERR_IO, "%s: not a regular file", path);
     }
     uint64_t total = (uint64_t)sb.st_size;
-    size_t want = total < 12 + NPY_MAX_HEADER_BYTES ? (size_t)total : 12 + NPY_MAX_HEADER_BYTES;
+    /* The preamble (at most 12 bytes) and the longest header allowed. */
+    uint64_t max_head = limit_value(LIMIT_NPY_HEADER);
+    max_head = max_head > SIZE_MAX - 12 ? SIZE_MAX : max_head + 12;
+    size_t want = total < max_head ? (size_t)total : (size_t)max_head;
     unsigned char *head = malloc(want ? want : 1);
     if (!head) {
         fclose(fp);

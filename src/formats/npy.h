@@ -9,9 +9,8 @@
 #include "clip.h"
 
 enum { NPY_MAX_DIMS = 8 };
-/* Headers longer than this are refused (numpy itself caps them at 10 kB
- * unless told otherwise). */
-#define NPY_MAX_HEADER_BYTES 65536u
+/* Headers longer than clip_limits.max_npy_header (64 KiB) are refused;
+ * numpy itself caps them at 10 kB unless told otherwise. */
 
 typedef struct npy_array {
     char descr[8];                /* "<f4", "<i4", "<i8", "<f8", "|u1", ... */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 
 enum { MAX_MARK_DEPTH = 256, ARENA_CHUNK = 1 << 16 };
 
@@ -51,7 +52,10 @@ static void *arena_alloc(machine *m, size_t bytes) {
     pk_doc *d = m->doc;
     bytes = (bytes + 15) & ~(size_t)15;
     if (bytes > d->budget || d->allocated > d->budget - bytes) {
-        fail(m, CLIP_ERR_LIMIT, "the pickle builds more objects than its size allows (memory limit)");
+        if (m->status == CLIP_OK)
+            m->status = limit_fail(LIMIT_PICKLE_MEMORY_RATIO,
+                                   "%s: pickle at byte %zu builds more than %zu bytes of objects (limit x its %zu bytes + 1 MiB)",
+                                   m->label, (size_t)(m->p - m->start), d->budget, (size_t)(m->end - m->start));
         return NULL;
     }
     arena_chunk *c = d->chunks;
@@ -674,8 +678,9 @@ clip_status pickle_load(const uint8_t *data, size_t size, const char *label, pk_
     if (!doc) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
     /* Each opcode byte creates at most one small value and one container
      * slot (a little more for tensors, which take dozens of bytes of
-     * pickle); 128 bytes of arena per input byte covers that. */
-    doc->budget = size * 128 + (1u << 20);
+     * pickle); the default 128 bytes of arena per input byte covers that. */
+    uint64_t ratio = limit_value(LIMIT_PICKLE_MEMORY_RATIO);
+    doc->budget = ratio > (SIZE_MAX - (1u << 20)) / (size ? size : 1) ? SIZE_MAX : size * ratio + (1u << 20);
     machine m = {.doc = doc, .label = label ? label : "<pickle>", .p = data, .end = data + size, .start = data};
     m.max_stack = size + 16;
     m.max_memo = size + 16;

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/limits.h"
 
 struct st_file {
     char *path;
@@ -173,9 +174,13 @@ static clip_status parse_header(st_file *f) {
         return clip_fail(CLIP_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file", f->path, f->size);
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | f->base[i];
-    if (header_len > ST_MAX_HEADER_BYTES || header_len > f->size - 8)
+    if (header_len > f->size - 8)
         return clip_fail(CLIP_ERR_FORMAT, "%s: header length %llu does not fit the %zu-byte file (truncated or not safetensors)",
                          f->path, (unsigned long long)header_len, f->size);
+    /* The JSON parse allocates in proportion to the header: bounded first. */
+    if (header_len > limit_value(LIMIT_SAFETENSORS_HEADER))
+        return limit_fail(LIMIT_SAFETENSORS_HEADER, "%s: safetensors header of %llu bytes is over the limit", f->path,
+                          (unsigned long long)header_len);
     const char *header = (const char *)f->base + 8;
     if (header_len < 2 || header[0] != '{')
         return clip_fail(CLIP_ERR_FORMAT, "%s: header is not a JSON object (not a safetensors file?)", f->path);

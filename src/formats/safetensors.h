@@ -18,8 +18,8 @@ typedef enum st_dtype {
 enum { ST_QBLOCK = 32 };
 
 enum { ST_MAX_DIMS = 8 };
-/* Headers bigger than this are refused before any allocation. */
-#define ST_MAX_HEADER_BYTES (100u << 20)
+/* Headers bigger than clip_limits.max_safetensors_header are refused
+ * before any allocation. */
 
 typedef struct st_tensor {
     const char *name;

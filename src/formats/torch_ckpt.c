@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "formats/pickle.h"
 #include "formats/zip.h"
 
@@ -99,8 +100,9 @@ static int mul_overflows(int64_t a, int64_t b, int64_t *out) {
 static clip_status gather(ckpt *c, const char *name, const pk_value *t, const uint8_t *storage, size_t elsize,
                           int64_t numel, void **out) {
     if ((uint64_t)numel * elsize > c->max_copied - c->copied)
-        return clip_fail(CLIP_ERR_LIMIT, "%s: tensor '%s': copying non-contiguous tensors exceeds twice the file size",
-                         c->label, name);
+        return limit_fail(LIMIT_TENSOR_COPY_RATIO,
+                          "%s: tensor '%s': copying non-contiguous tensors needs more than %zu bytes (limit x the file size + 64 MiB)",
+                          c->label, name, c->max_copied);
     uint8_t *dst = malloc((size_t)numel * elsize);
     if (!dst) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory copying '%s'", c->label, name);
     c->copied += (size_t)numel * elsize;
@@ -240,7 +242,13 @@ static clip_status add_found(ckpt *c) {
 
 clip_status torch_ckpt_open_memory(const void *data, size_t size, const char *label, st_file **out) {
     *out = NULL;
-    ckpt c = {.label = label ? label : "<torch>", .max_copied = 2 * size + (64u << 20)};
+    /* Copies are bounded relative to the file: what a real checkpoint's
+     * strided views need, not what a crafted shape claims. */
+    uint64_t copy_ratio = limit_value(LIMIT_TENSOR_COPY_RATIO), entry_ratio = limit_value(LIMIT_ZIP_ENTRY_RATIO);
+    size_t slack = (size_t)64 << 20, unit = size ? size : 1;
+    ckpt c = {.label = label ? label : "<torch>",
+              .max_copied = copy_ratio > (SIZE_MAX - slack) / unit ? SIZE_MAX : size * copy_ratio + slack};
+    size_t max_pkl = entry_ratio > SIZE_MAX / unit ? SIZE_MAX : size * entry_ratio;
     clip_status st = zip_open_memory(data, size, c.label, &c.zip);
     const zip_entry *pkl_entry = NULL;
     uint8_t *pkl = NULL;
@@ -248,7 +256,10 @@ clip_status torch_ckpt_open_memory(const void *data, size_t size, const char *la
     pk_doc *doc = NULL;
     if (st == CLIP_OK) st = find_data_pkl(&c, &pkl_entry);
     if (st == CLIP_OK) st = check_byteorder(&c);
-    if (st == CLIP_OK) st = zip_read(c.zip, pkl_entry, size, &pkl, &pkl_len);
+    if (st == CLIP_OK && pkl_entry->size > max_pkl)
+        st = limit_fail(LIMIT_ZIP_ENTRY_RATIO, "%s: zip entry '%s' inflates to %llu bytes (limit x the %zu-byte archive)",
+                        c.label, pkl_entry->name, (unsigned long long)pkl_entry->size, size);
+    if (st == CLIP_OK) st = zip_read(c.zip, pkl_entry, max_pkl, &pkl, &pkl_len);
     if (st == CLIP_OK) {
         char pkl_label[2 * MAX_NAME];
         snprintf(pkl_label, sizeof pkl_label, "%s: %s", c.label, pkl_entry->name);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "image/image_internal.h"
 
 int img_mode_channels(img_mode mode) {
@@ -29,19 +30,23 @@ const char *img_mode_name(img_mode mode) {
 
 clip_status img_check_size(int64_t width, int64_t height, uint64_t max_pixels,
                            const char *label, const char *format) {
-    if (max_pixels == 0) max_pixels = CLIP_DEFAULT_MAX_PIXELS;
+    /* 0: the process-wide limit; the caller's own value is named as such. */
+    int global = max_pixels == 0;
+    if (global) max_pixels = limit_value(LIMIT_IMAGE_PIXELS);
     if (width <= 0 || height <= 0)
         return clip_fail(CLIP_ERR_IMAGE, "%s: %s image has an invalid size (%lldx%lld)", label, format,
                          (long long)width, (long long)height);
     /* INT32_MAX bounds keep every row/offset computation inside int/size_t. */
-    if (width > INT32_MAX / 4 || height > INT32_MAX / 4 ||
-        (uint64_t)width * (uint64_t)height > max_pixels)
-        return clip_fail(CLIP_ERR_LIMIT,
-                         "%s: %s image of %lldx%lld pixels exceeds the limit of %llu pixels "
-                         "(possible decompression bomb)",
-                         label, format, (long long)width, (long long)height,
-                         (unsigned long long)max_pixels);
-    return CLIP_OK;
+    if (width <= INT32_MAX / 4 && height <= INT32_MAX / 4 && (uint64_t)width * (uint64_t)height <= max_pixels)
+        return CLIP_OK;
+    if (global)
+        return limit_fail(LIMIT_IMAGE_PIXELS,
+                          "%s: %s image of %lldx%lld pixels exceeds the limit, a possible decompression bomb", label,
+                          format, (long long)width, (long long)height);
+    return clip_fail(CLIP_ERR_LIMIT,
+                     "%s: %s image of %lldx%lld pixels exceeds the limit of %llu pixels "
+                     "(possible decompression bomb; the caller's clip_image_options.max_pixels)",
+                     label, format, (long long)width, (long long)height, (unsigned long long)max_pixels);
 }
 
 clip_status img_create(img_mode mode, int width, int height, uint64_t max_pixels,

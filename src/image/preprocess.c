@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "image/convert.h"
 #include "image/image_internal.h"
 #include "image/resample.h"
@@ -13,8 +14,6 @@ enum { PREPROCESS_MAX_SIZE = 8192 };
 /* Longest side the resize step may produce: Pillow passes sizes through
  * float boxes, exact only below 2^24. */
 #define PREPROCESS_MAX_RESIZED ((int64_t)1 << 24)
-/* clip_image_resized_rgb materialises the whole resized image. */
-#define PREPROCESS_MAX_RESIZED_PIXELS ((int64_t)1 << 26)
 
 static const float CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -185,9 +184,10 @@ clip_status clip_image_resized_rgb(const clip_image *img, const clip_preprocess_
     if (st != CLIP_OK) return st;
     plan p;
     if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
-    if ((int64_t)p.rw * p.rh > PREPROCESS_MAX_RESIZED_PIXELS)
-        return clip_fail(CLIP_ERR_LIMIT, "clip_image_resized_rgb: the resized image would have %lld pixels",
-                         (long long)p.rw * p.rh);
+    /* Unlike preprocessing, this materialises the whole resized image. */
+    if ((uint64_t)p.rw * (uint64_t)p.rh > limit_value(LIMIT_RESIZED_PIXELS))
+        return limit_fail(LIMIT_RESIZED_PIXELS, "clip_image_resized_rgb: the resized image would have %lld pixels",
+                          (long long)p.rw * p.rh);
     uint8_t *buf = malloc((size_t)p.rw * (size_t)p.rh * 3);
     if (!buf) return clip_fail(CLIP_ERR_NO_MEMORY, "clip_image_resized_rgb: out of memory");
     rgb_target t = {img, p.rw, buf};

@@ -11,9 +11,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "image/resample_kernels.h"
-
-enum { RESAMPLE_MAX_WEIGHTS = 1 << 25 };
 
 /* Atomics: any thread may resize while another flips the switch. */
 static _Atomic int simd_wanted = 1;
@@ -63,9 +62,9 @@ static clip_status axis_init(axis *a, int in_size, int out_size, int first, int 
     double ks = ceil(support) * 2 + 1;
     /* Extreme reductions (a 100-megapixel line squashed to 224) would need
      * gigabytes of weights; Pillow fails on those with MemoryError. */
-    if ((double)count * ks > (double)RESAMPLE_MAX_WEIGHTS)
-        return clip_fail(CLIP_ERR_LIMIT, "resize: %d -> %d needs %.0f filter weights (limit %d)", in_size, out_size,
-                         (double)count * ks, RESAMPLE_MAX_WEIGHTS);
+    if ((double)count * ks > (double)limit_value(LIMIT_RESIZE_WEIGHTS))
+        return limit_fail(LIMIT_RESIZE_WEIGHTS, "resize: %d -> %d needs %.0f filter weights", in_size, out_size,
+                          (double)count * ks);
     a->ksize = (int)ceil(support) * 2 + 1;
     size_t n = (size_t)count * (size_t)a->ksize;
     a->bounds = malloc(sizeof(int) * 2 * (size_t)count);

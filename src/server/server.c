@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "server/api.h"
 #include "server/request.h"
 #include "server/web_page.h"
@@ -135,7 +136,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > s->api.max_body_bytes) {
             rs->rejected = 1;
-            api_error(&r, 413, "request body larger than %zu bytes", s->api.max_body_bytes);
+            api_error(&r, 413, "request body larger than %zu bytes (clip serve --max-body-mb, CLIP_LIMIT_MAX_HTTP_BODY)",
+                      s->api.max_body_bytes);
             return send_reply(s, c, method, url, rs, &r);
         }
         return MHD_YES;
@@ -148,7 +150,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             rs->rejected = 1;
             free(rs->body);
             rs->body = NULL;
-            api_error(&r, 413, "request body larger than %zu bytes", s->api.max_body_bytes);
+            api_error(&r, 413, "request body larger than %zu bytes (clip serve --max-body-mb, CLIP_LIMIT_MAX_HTTP_BODY)",
+                      s->api.max_body_bytes);
             return send_reply(s, c, method, url, rs, &r);
         }
         if (rs->size + n > rs->cap) {
@@ -223,7 +226,7 @@ clip_status clip_server_start(const clip_server_options *o, clip_server **out) {
     a->index_path = o->index_path;
     clip_model_get_info(o->model, &a->info);
     if (o->index) clip_index_get_info(o->index, &a->index_info);
-    a->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : (size_t)32 << 20;
+    a->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : limit_size(LIMIT_HTTP_BODY);
     a->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
     gate_init(&a->gate, o->max_queue > 0 ? o->max_queue : 32, o->queue_wait_ms > 0 ? o->queue_wait_ms : 15000);
     thumb_cache_init(&a->thumbs, 512, (size_t)64 << 20);

@@ -14,7 +14,7 @@ typedef struct clip_server_options {
     const char *host;       /* numeric IPv4/IPv6 address; NULL = 127.0.0.1 */
     int port;               /* 0 = any free port (see clip_server_port) */
     int http_threads;       /* 0 = 4 */
-    size_t max_body_bytes;  /* 0 = 32 MiB */
+    size_t max_body_bytes;  /* 0 = clip_limits.max_http_body (32 MiB) */
     int timeout_s;          /* idle connection timeout; 0 = 30 */
     int max_queue;          /* requests waiting for the model; 0 = 32 */
     int queue_wait_ms;      /* longest wait for the model; 0 = 15000 */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "tokenizer/utf8.h"
 
 clip_tokenizer *clip_tokenizer_alloc(int n_vocab) {
@@ -129,10 +130,23 @@ static clip_status run_collector(collector *c, const char *text, size_t len) {
     return st;
 }
 
+/* Text per call is bounded so a caller passing untrusted input (a request
+ * body, a file) cannot make encode's id array grow without end. */
+static clip_status check_text_length(const char *what, size_t len) {
+    if (len > limit_value(LIMIT_TEXT_BYTES))
+        return limit_fail(LIMIT_TEXT_BYTES, "%s: text of %zu bytes is over the limit", what, len);
+    return CLIP_OK;
+}
+
 clip_status clip_tokenize_ex(clip_tokenizer *tok, const char *text, size_t len, int context, int truncate,
                              int32_t *ids, int *truncated) {
     if (!tok || !ids || (!text && len)) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_tokenize: NULL argument");
     if (context < 1) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_tokenize: context length %d < 1", context);
+    clip_status length_st = check_text_length("clip_tokenize", len);
+    if (length_st != CLIP_OK) {
+        memset(ids, 0, (size_t)context * sizeof *ids);
+        return length_st;
+    }
     memset(ids, 0, (size_t)context * sizeof *ids);
     /* [SOT] + BPE + [EOT] is too long exactly when there are at least
      * context-1 BPE ids, so no more than that many are ever needed. */
@@ -170,6 +184,8 @@ clip_status clip_tokenizer_encode(clip_tokenizer *tok, const char *text, size_t 
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_tokenizer_encode: NULL argument");
     *ids = NULL;
     *n_ids = 0;
+    clip_status length_st = check_text_length("clip_tokenizer_encode", len);
+    if (length_st != CLIP_OK) return length_st;
     collector c = {.tok = tok, .limit = max_ids ? max_ids : SIZE_MAX, .grow = 1};
     clip_status st = run_collector(&c, text, len);
     if (st != CLIP_OK) {

@@ -15,8 +15,6 @@
 /* Merges the reference uses: lines 1..48894 after the header
  * (merges[1:49152-256-2+1] in simple_tokenizer.py). */
 #define CLIP_BPE_MERGES 48894
-/* Largest merges text accepted after decompression. */
-#define CLIP_VOCAB_MAX_BYTES (64u << 20)
 
 struct clip_tokenizer {
     int n_vocab;

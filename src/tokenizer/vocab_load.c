@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_props.h"
 #include "tokenizer/utf8.h"
@@ -307,13 +308,14 @@ clip_status clip_tokenizer_from_merges(const char *merges, size_t size, clip_tok
 }
 
 /* gzip.open(...).read(): every member of the stream, at most
- * CLIP_VOCAB_MAX_BYTES of output. */
+ * clip_limits.max_vocab_bytes of output (a gzip bomb stops there). */
 static clip_status gunzip(const uint8_t *in, size_t n, const char *label, uint8_t **out, size_t *out_n) {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return clip_fail(CLIP_ERR_NO_MEMORY, "%s: zlib init failed", label);
+    const size_t max = limit_size(LIMIT_VOCAB_BYTES);
     size_t cap = n * 4 + 4096, len = 0;
-    if (cap > CLIP_VOCAB_MAX_BYTES) cap = CLIP_VOCAB_MAX_BYTES;
+    if (cap > max) cap = max;
     uint8_t *buf = malloc(cap);
     clip_status st = CLIP_OK;
     zs.next_in = (Bytef *)in;
@@ -324,11 +326,11 @@ static clip_status gunzip(const uint8_t *in, size_t n, const char *label, uint8_
             break;
         }
         if (len == cap) {
-            if (cap >= CLIP_VOCAB_MAX_BYTES) {
-                st = clip_fail(CLIP_ERR_LIMIT, "%s: decompresses to more than %u MiB", label, CLIP_VOCAB_MAX_BYTES >> 20);
+            if (cap >= max) {
+                st = limit_fail(LIMIT_VOCAB_BYTES, "%s: vocabulary decompresses to more than %zu bytes", label, max);
                 break;
             }
-            cap = cap * 2 > CLIP_VOCAB_MAX_BYTES ? CLIP_VOCAB_MAX_BYTES : cap * 2;
+            cap = cap > max / 2 ? max : cap * 2;
             uint8_t *b = realloc(buf, cap);
             if (!b) {
                 st = clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", label);
@@ -385,12 +387,14 @@ clip_status clip_tokenizer_from_buffer(const void *data, size_t size, const char
         free(text);
         return st;
     }
-    if (size > CLIP_VOCAB_MAX_BYTES)
-        return clip_fail(CLIP_ERR_LIMIT, "%s: merges text larger than %u MiB", label, CLIP_VOCAB_MAX_BYTES >> 20);
+    if (size > limit_value(LIMIT_VOCAB_BYTES))
+        return limit_fail(LIMIT_VOCAB_BYTES, "%s: merges text of %zu bytes is over the limit", label, size);
     return from_merges_text(bytes, size, label, out);
 }
 
-static clip_status read_file(const char *path, size_t max, uint8_t **data, size_t *size) {
+/* Reads at most clip_limits.max_vocab_bytes (plus one chunk to notice). */
+static clip_status read_file(const char *path, uint8_t **data, size_t *size) {
+    const size_t max = limit_size(LIMIT_VOCAB_BYTES);
     FILE *f = fopen(path, "rb");
     if (!f) return clip_fail(errno == ENOENT ? CLIP_ERR_VOCAB : CLIP_ERR_IO, "%s: %s", path, strerror(errno));
     byte_buf b = {0};
@@ -412,7 +416,7 @@ static clip_status read_file(const char *path, size_t max, uint8_t **data, size_
     }
     if (b.n > max) {
         byte_buf_free(&b);
-        return clip_fail(CLIP_ERR_LIMIT, "%s: larger than %zu MiB", path, max >> 20);
+        return limit_fail(LIMIT_VOCAB_BYTES, "%s: vocabulary file larger than %zu bytes", path, max);
     }
     *data = b.v ? b.v : malloc(1);
     *size = b.n;
@@ -427,9 +431,9 @@ clip_status clip_tokenizer_load_hf(const char *vocab_json_path, const char *merg
     *out = NULL;
     uint8_t *json_text = NULL, *mtext = NULL;
     size_t json_n, m_n;
-    clip_status st = read_file(vocab_json_path, CLIP_VOCAB_MAX_BYTES, &json_text, &json_n);
+    clip_status st = read_file(vocab_json_path, &json_text, &json_n);
     if (st != CLIP_OK) return st;
-    st = read_file(merges_txt_path, CLIP_VOCAB_MAX_BYTES, &mtext, &m_n);
+    st = read_file(merges_txt_path, &mtext, &m_n);
     if (st != CLIP_OK) {
         free(json_text);
         return st;
@@ -538,7 +542,7 @@ clip_status clip_tokenizer_load(const char *path, clip_tokenizer **out) {
     }
     uint8_t *data;
     size_t size;
-    clip_status st = read_file(path, CLIP_VOCAB_MAX_BYTES, &data, &size);
+    clip_status st = read_file(path, &data, &size);
     if (st != CLIP_OK) return st;
     st = clip_tokenizer_from_buffer(data, size, path, out);
     free(data);

@@ -5,7 +5,9 @@
  * then as close to the exact value as the float32 features allow. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/error.h"
 #include "train/train_internal.h"
 
 /* Target weight of column j for row i: the matching pair, or with labels
@@ -40,10 +42,21 @@ static double cross_entropy(const double *z, const int *labels, int n, int si, i
 double contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n, int dim,
                         float log_scale, float *logits_per_image, float *dimage, float *dtext,
                         double *dlog_scale) {
-    double *buf = calloc((size_t)2 * n * dim + 2 * (size_t)n + 2 * (size_t)n * n, sizeof(double));
-    if (!buf) abort(); /* a few KiB for any practical batch */
+    /* One allocation for everything, the per-row gradient included, so
+     * there is a single failure to handle. */
+    double *buf = calloc((size_t)2 * n * dim + 2 * (size_t)n + 2 * (size_t)n * n + (size_t)dim, sizeof(double));
+    if (!buf) {
+        /* No status to return here (the signature is shared with the
+         * trainer): NaN loss and zero gradients make the step a no-op that
+         * the caller sees, with the reason in clip_last_error(). */
+        memset(dimage, 0, (size_t)n * dim * sizeof *dimage);
+        memset(dtext, 0, (size_t)n * dim * sizeof *dtext);
+        *dlog_scale = 0;
+        clip_fail(CLIP_ERR_NO_MEMORY, "contrastive loss: out of memory for a batch of %d x %d", n, dim);
+        return NAN;
+    }
     double *a = buf, *b = a + (size_t)n * dim, *na = b + (size_t)n * dim, *nb = na + n;
-    double *z = nb + n, *dz = z + (size_t)n * n;
+    double *z = nb + n, *dz = z + (size_t)n * n, *d = dz + (size_t)n * n;
     const float *src[2] = {image_features, text_features};
     double *unit[2] = {a, b}, *norm[2] = {na, nb};
     for (int s = 0; s < 2; s++)
@@ -71,8 +84,6 @@ double contrastive_loss(const float *image_features, const float *text_features,
     for (int s = 0; s < 2; s++) {
         const double *self = unit[s], *other = unit[1 - s];
         for (int i = 0; i < n; i++) {
-            double du[1024], *d = dim <= 1024 ? du : malloc((size_t)dim * sizeof(double));
-            if (!d) abort();
             for (int k = 0; k < dim; k++) d[k] = 0;
             for (int j = 0; j < n; j++) {
                 double w = scale * (s == 0 ? dz[(size_t)i * n + j] : dz[(size_t)j * n + i]);
@@ -83,7 +94,6 @@ double contrastive_loss(const float *image_features, const float *text_features,
             for (int k = 0; k < dim; k++) proj += self[(size_t)i * dim + k] * d[k];
             for (int k = 0; k < dim; k++)
                 dout[s][(size_t)i * dim + k] = (float)((d[k] - self[(size_t)i * dim + k] * proj) / norm[s][i]);
-            if (d != du) free(d);
         }
     }
     free(buf);

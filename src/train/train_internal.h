@@ -128,7 +128,8 @@ void attnpool_cache_free(attnpool_cache *cache);
 
 /* contrastive_loss.c: CLIP's symmetric cross-entropy on unnormalised
  * features. Writes d(loss)/d(features) and d(loss)/d(log scale); returns the
- * loss. logits_per_image [n, n] is optional. */
+ * loss. logits_per_image [n, n] is optional. Out of memory: NaN, zero
+ * gradients and CLIP_ERR_NO_MEMORY in clip_last_error(). */
 /* labels (may be NULL): pairs whose labels are equal are all positives,
  * the target of a row spread evenly over them (class-aware loss). */
 double contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n, int dim,

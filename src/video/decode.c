@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "video/video_internal.h"
 
 typedef struct decoder {
@@ -48,9 +49,11 @@ static clip_status decoder_open(decoder *d, const char *path) {
         return av_failure(path, "cannot open the video decoder", err);
     d->width = d->codec->width;
     d->height = d->codec->height;
-    if (d->width <= 0 || d->height <= 0 || (int64_t)d->width * d->height > VIDEO_MAX_FRAME_PIXELS)
-        return clip_fail(CLIP_ERR_LIMIT, "%s: frame size %d x %d is empty or over the %d-pixel limit", path, d->width,
-                         d->height, VIDEO_MAX_FRAME_PIXELS);
+    if (d->width <= 0 || d->height <= 0)
+        return clip_fail(CLIP_ERR_FORMAT, "%s: frame size %d x %d is empty", path, d->width, d->height);
+    if ((uint64_t)d->width * (uint64_t)d->height > limit_value(LIMIT_VIDEO_FRAME_PIXELS))
+        return limit_fail(LIMIT_VIDEO_FRAME_PIXELS, "%s: video frames of %d x %d pixels are over the limit", path,
+                          d->width, d->height);
     d->frame = av_frame_alloc();
     d->packet = av_packet_alloc();
     d->rgb = malloc((size_t)d->width * d->height * 3);

@@ -4,9 +4,6 @@
 
 #include "clip.h"
 
-/* Frames bigger than this (8K UHD) are refused before allocating. */
-#define VIDEO_MAX_FRAME_PIXELS (7680 * 4320)
-
 /* Called with each sampled frame (packed RGB, valid during the call). */
 typedef clip_status (*video_frame_fn)(void *ctx, double time, const uint8_t *rgb, int width, int height);
 

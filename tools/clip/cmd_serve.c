@@ -15,7 +15,8 @@ static void usage(FILE *out) {
           "Serves POST /v1/embed, /v1/classify, /v1/search, GET /v1/health, /v1/info, /v1/thumb/ID and a\n"
           "search page at /. --threads sets the inference threads (0 = all cores); --port 0 picks a free\n"
           "port. Prints \"listening on http://HOST:PORT/\" once ready; SIGTERM or SIGINT stops it after the\n"
-          "requests in flight finish. Listens on loopback unless --host says otherwise.\n",
+          "requests in flight finish. Listens on loopback unless --host says otherwise. --max-body-mb\n"
+          "defaults to the max_http_body limit (32 MiB; CLIP_LIMIT_MAX_HTTP_BODY, clip --limit).\n",
           out);
 }
 
@@ -29,7 +30,7 @@ int cmd_serve(int argc, char **argv) {
         {"vocab", required_argument, NULL, 'v'},        {"log", no_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *index_path = NULL, *vocab = NULL;
-    long port = 8080, threads = 0, http_threads = 4, body_mb = 32, timeout = 30, queue = 32, wait_ms = 15000;
+    long port = 8080, threads = 0, http_threads = 4, body_mb = 0, timeout = 30, queue = 32, wait_ms = 15000;
     clip_server_options o = {.host = "127.0.0.1"};
     int opt;
     optind = 1;
@@ -69,7 +70,7 @@ int cmd_serve(int argc, char **argv) {
     if (index) clip_index_set_threads(index, (int)threads);
     o.port = (int)port;
     o.http_threads = (int)http_threads;
-    o.max_body_bytes = (size_t)body_mb << 20;
+    o.max_body_bytes = (size_t)body_mb << 20; /* 0: clip_limits.max_http_body */
     o.timeout_s = (int)timeout;
     o.max_queue = (int)queue;
     o.queue_wait_ms = (int)wait_ms;

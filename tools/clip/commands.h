@@ -22,5 +22,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
+int cmd_limits(int argc, char **argv);
 
 #endif

@@ -33,19 +33,48 @@ static const command commands[] = {
     {"convert", cmd_convert, "a checkpoint to safetensors or GGUF, f16 or q8_0/q4_0 quantised"},
     {"pull", cmd_pull, "download a model by name (ViT-B-32, RN50, ...), Hugging Face repo or URL"},
     {"grad", cmd_grad, "loss and gradients of one contrastive training step"},
+    {"limits", cmd_limits, "the resource limits in force and how to raise them"},
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: clip <command> [options]\n\ncommands:\n");
+    fprintf(out, "usage: clip [--limit NAME=VALUE]... <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`clip <command> --help` describes each command. Every command that loads a model also takes\n"
                  "--dtype f32|bf16|int8: the precision of the weight products (default f32; bf16 and int8 are\n"
                  "faster and slightly less accurate, see docs/performance.md). For `clip convert`, --dtype is\n"
-                 "the stored type instead.\n");
+                 "the stored type instead. --limit raises (or lowers) a resource limit for this run; `clip\n"
+                 "limits` lists them.\n");
+}
+
+/* Leading `--limit NAME=VALUE` (or `--limit=NAME=VALUE`) options apply to
+ * whatever command follows, so every subcommand gets them without its own
+ * option. Returns how many arguments were consumed, or -1 after an error. */
+static int global_options(int argc, char **argv) {
+    int i = 1;
+    while (i < argc && strncmp(argv[i], "--limit", 7) == 0 && (argv[i][7] == '\0' || argv[i][7] == '=')) {
+        const char *spec = argv[i][7] == '=' ? argv[i] + 8 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *eq = spec ? strchr(spec, '=') : NULL;
+        if (!eq) {
+            fprintf(stderr, "clip: --limit takes NAME=VALUE (`clip limits` lists the names)\n");
+            return -1;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
+        if (clip_limit_set_by_name(name, eq + 1) != CLIP_OK) {
+            fprintf(stderr, "clip: --limit: %s\n", clip_last_error());
+            return -1;
+        }
+        i++;
+    }
+    return i - 1;
 }
 
 int main(int argc, char **argv) {
+    int consumed = global_options(argc, argv);
+    if (consumed < 0) return 2;
+    argc -= consumed;
+    argv += consumed;
     if (argc < 2) {
         usage(stderr);
         return 2;
