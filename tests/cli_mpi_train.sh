@@ -74,14 +74,14 @@ compare_runs() { # Parameters and AdamW moments: 1e-4 of each tensor's scale, pl
   # floor for the attention key bias (zero gradient analytically: its values are rounding noise).
   "$dist_helper" --compare "$1/checkpoint.safetensors" "$2/checkpoint.safetensors" 1e-4 1e-5
 }
-train_args=(--model "$tmp/init.safetensors" --data fashion-mnist:train --steps 20 --lr 1e-3 --class-aware --threads 1
+train_args=(--model "$tmp/init.safetensors" --data fashion-mnist:train --steps 40 --lr 1e-3 --class-aware --threads 1
             --seed 9 --checkpoint-every 5)
 "$bin" train "${train_args[@]}" --batch-size 64 -o "$tmp/one" >/dev/null 2>&1
 check "1 rank, batch 64" 0 $?
 ranks 2 "$bin" train "${train_args[@]}" --batch-size 64 -o "$tmp/two" >"$tmp/two.out" 2>&1
 check "2 ranks, batch 64" 0 $?
 check "the log says 2 ranks" 1 "$(grep -c '"ranks": 2' "$tmp/two/log.jsonl")"
-check "rank 0 alone prints the log (2 logged steps + start + done)" 4 "$(grep -c '"step"\|"event"' "$tmp/two.out")"
+check "rank 0 alone prints the log (4 logged steps + start + done)" 6 "$(grep -c '"step"\|"event"' "$tmp/two.out")"
 check "2 ranks: loss curve of 1 rank" same "$(same_curve "$tmp/one" "$tmp/two")"
 compare_runs "$tmp/one" "$tmp/two"
 check "2 ranks: parameters and optimiser state of 1 rank" 0 $?
@@ -106,7 +106,7 @@ grep -q '"event": "done"' "$tmp/killed/log.jsonl"
 check "the 1-rank run was killed before it finished" 1 $?
 ranks 2 "$bin" train --resume "$tmp/killed" --threads 1 >/dev/null 2>&1
 check "resumed on 2 ranks" 0 $?
-check "the resumed run logs step 20 once" 1 "$(grep -c '"step": 20,' "$tmp/killed/log.jsonl")"
+check "the resumed run logs step 40 once" 1 "$(grep -c '"step": 40,' "$tmp/killed/log.jsonl")"
 compare_runs "$tmp/one" "$tmp/killed"
 check "1 rank killed + resumed on 2 = uninterrupted 1 rank" 0 $?
 

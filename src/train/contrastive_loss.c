@@ -39,22 +39,13 @@ static double cross_entropy(const double *z, const int *labels, int n, int si, i
     return total / n / 2;
 }
 
-double contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n, int dim,
-                        float log_scale, float *logits_per_image, float *dimage, float *dtext,
-                        double *dlog_scale) {
+clip_status contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n,
+                             int dim, float log_scale, float *logits_per_image, float *dimage, float *dtext,
+                             double *dlog_scale, double *loss_out) {
     /* One allocation for everything, the per-row gradient included, so
      * there is a single failure to handle. */
     double *buf = calloc((size_t)2 * n * dim + 2 * (size_t)n + 2 * (size_t)n * n + (size_t)dim, sizeof(double));
-    if (!buf) {
-        /* No status to return here (the signature is shared with the
-         * trainer): NaN loss and zero gradients make the step a no-op that
-         * the caller sees, with the reason in clip_last_error(). */
-        memset(dimage, 0, (size_t)n * dim * sizeof *dimage);
-        memset(dtext, 0, (size_t)n * dim * sizeof *dtext);
-        *dlog_scale = 0;
-        clip_fail(CLIP_ERR_NO_MEMORY, "contrastive loss: out of memory for a batch of %d x %d", n, dim);
-        return NAN;
-    }
+    if (!buf) return clip_fail(CLIP_ERR_NO_MEMORY, "contrastive loss: out of memory for a batch of %d x %d", n, dim);
     double *a = buf, *b = a + (size_t)n * dim, *na = b + (size_t)n * dim, *nb = na + n;
     double *z = nb + n, *dz = z + (size_t)n * n, *d = dz + (size_t)n * n;
     const float *src[2] = {image_features, text_features};
@@ -97,5 +88,6 @@ double contrastive_loss(const float *image_features, const float *text_features,
         }
     }
     free(buf);
-    return loss;
+    *loss_out = loss;
+    return CLIP_OK;
 }

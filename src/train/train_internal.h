@@ -127,13 +127,12 @@ clip_status attnpool_train_backward(const nn_ctx *ctx, const clip_model *model, 
 void attnpool_cache_free(attnpool_cache *cache);
 
 /* contrastive_loss.c: CLIP's symmetric cross-entropy on unnormalised
- * features. Writes d(loss)/d(features) and d(loss)/d(log scale); returns the
- * loss. logits_per_image [n, n] is optional. Out of memory: NaN, zero
- * gradients and CLIP_ERR_NO_MEMORY in clip_last_error(). */
+ * features. Writes the loss, d(loss)/d(features) and d(loss)/d(log scale);
+ * logits_per_image [n, n] is optional. Fails only when out of memory. */
 /* labels (may be NULL): pairs whose labels are equal are all positives,
  * the target of a row spread evenly over them (class-aware loss). */
-double contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n, int dim,
-                        float log_scale, float *logits_per_image, float *dimage, float *dtext,
-                        double *dlog_scale);
+clip_status contrastive_loss(const float *image_features, const float *text_features, const int *labels, int n,
+                             int dim, float log_scale, float *logits_per_image, float *dimage, float *dtext,
+                             double *dlog_scale, double *loss);
 
 #endif

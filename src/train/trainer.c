@@ -176,10 +176,11 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
         st = t->opts.lock_text ? clip_encode_text(m, tokens, n, text)
                                : text_train_forward(&ctx, m, tokens, n, text, &caches.text);
     if (st == CLIP_OK) st = gather_batch(world, image, text, labels, rows, all_image, all_text, all_labels, n);
+    double dlog_scale = 0, value = 0;
+    if (st == CLIP_OK)
+        st = contrastive_loss(all_image, all_text, labels ? all_labels : NULL, global, E, *t->logit_scale,
+                              outputs ? outputs->logits_per_image : NULL, dimage, dtext, &dlog_scale, &value);
     if (st == CLIP_OK) {
-        double dlog_scale = 0;
-        double value = contrastive_loss(all_image, all_text, labels ? all_labels : NULL, global, E, *t->logit_scale,
-                                        outputs ? outputs->logits_per_image : NULL, dimage, dtext, &dlog_scale);
         if (loss) *loss = (float)value;
         /* Every rank computed the same global loss: count its scale gradient once. */
         if (rank == 0) *t->grad_logit_scale += (float)dlog_scale;
