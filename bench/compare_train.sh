@@ -7,6 +7,7 @@
 #
 #   bash bench/compare_train.sh [--runs 3] [--configs LIST] [--quick] [--threads 1]
 #                               [--text-len 77] [--dir /tmp/clip-bench] [--build build-perf]
+#   bash bench/compare_train.sh --table-only [--configs LIST] [--dir DIR]   # the last run's table again
 #
 # LIST: comma-separated MODEL:BATCH[:ITERS[:WARMUP]], MODEL one of bench_train's
 # (ViT-B-32, RN50, small: a 6-layer ViT-S/32-sized CLIP of 29M parameters) or
@@ -18,7 +19,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-runs=3 threads=1 text_len=77 dir=/tmp/clip-bench build=$root/build-perf
+runs=3 threads=1 text_len=77 dir=/tmp/clip-bench build=$root/build-perf table_only=0
 configs=ViT-B-32:32:1:1,small:32:3:1,small:64:3:1,demo:256:10:2
 while [ $# -gt 0 ]; do
   case $1 in
@@ -29,11 +30,14 @@ while [ $# -gt 0 ]; do
     --text-len) text_len=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
+    --table-only) table_only=1; shift ;;
     *) echo "compare_train.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
+out=$dir/compare-train   # the raw outputs stay here for a second look
+if ((!table_only)); then
 bench=$build/bench/bench_train clip=$build/clip
 [ -x "$bench" ] || { echo "compare_train.sh: build bench_train first ($bench)" >&2; exit 1; }
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
@@ -43,7 +47,6 @@ if [[ ",$configs" == *,demo:* ]] && [ ! -f "$dir/demo-seed0.safetensors" ]; then
   [ -x "$clip" ] || { echo "compare_train.sh: build clip_cli first ($clip)" >&2; exit 1; }
   "$clip" init --config "$root/examples/fashion-mnist-vit.json" --seed 0 -o "$dir/demo-seed0.safetensors" >/dev/null
 fi
-out=$dir/compare-train   # the raw outputs stay here for a second look
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -73,9 +76,11 @@ for ((r = 1; r <= runs; r++)); do
     fi
   done
 done
+fi
 
 echo
-echo "== samples/s of a whole training step, median of $runs runs, $threads thread(s); clip.c's ratio to PyTorch"
+echo "== samples/s of a whole training step, median of the runs, $threads thread(s); clip.c's ratio to PyTorch"
+echo "   (paired: the median of the runs' own ratios, each clip.c run against the PyTorch run beside it)"
 "$python" - "$out" "$configs" <<'EOF'
 import glob, json, re, statistics, sys
 out, configs = sys.argv[1], sys.argv[2].split(",")
@@ -88,12 +93,16 @@ def clip_result(path):
             "fb_samples_per_s_wall": float(s[2]), "peak_rss_mib": float(rss[1])}
 med = statistics.median
 print(f"{'model':<9} {'params':>7} {'batch':>5} {'tokens':>6} | {'clip.c':>8} {'pytorch':>8} {'ratio':>6} "
-      f"| {'clip.c':>8} {'pytorch':>8} {'ratio':>6} | {'RSS MiB':>11}")
-print(f"{'':<9} {'':>7} {'':>5} {'':>6} | {'by CPU time (whole step)':^24} | {'by wall (fwd+bwd)':^24} | {'clip/torch':>11}")
+      f"{'paired':>6} | {'clip.c':>8} {'pytorch':>8} {'ratio':>6} | {'RSS MiB':>11}")
+print(f"{'':<9} {'':>7} {'':>5} {'':>6} | {'by CPU time (whole step)':^31} | {'by wall (fwd+bwd)':^24} | {'clip/torch':>11}")
 for c in configs:
     model, batch = c.split(":")[:2]
-    cs = [clip_result(p) for p in sorted(glob.glob(f"{out}/{model}-b{batch}-r*.clip"))]
-    ts = [json.loads(open(p).read().splitlines()[-1]) for p in sorted(glob.glob(f"{out}/{model}-b{batch}-r*.torch"))]
+    runs = sorted({int(p.rsplit("-r", 1)[1].split(".")[0]) for p in glob.glob(f"{out}/{model}-b{batch}-r*.clip")})
+    try:
+        cs = [clip_result(f"{out}/{model}-b{batch}-r{r}.clip") for r in runs]
+        ts = [json.loads(open(f"{out}/{model}-b{batch}-r{r}.torch").read().splitlines()[-1]) for r in runs]
+    except (OSError, TypeError, IndexError, ValueError):
+        cs = ts = []
     if not cs or not ts:
         print(f"{model:<9} batch {batch}: missing results (see {out})")
         continue
@@ -101,7 +110,8 @@ for c in configs:
     cc, tc = g(cs, "samples_per_s_cpu"), g(ts, "samples_per_s_cpu")
     cw, tw = g(cs, "fb_samples_per_s_wall"), g(ts, "fb_samples_per_s_wall")
     print(f"{model:<9} {cs[0]['params_m']:>6.1f}M {batch:>5} {cs[0]['text_len']:>6} | {cc:>8.2f} {tc:>8.2f} "
-          f"{cc / tc:>5.2f}x | {cw:>8.2f} {tw:>8.2f} {cw / tw:>5.2f}x | "
+          f"{cc / tc:>5.2f}x {med(c['samples_per_s_cpu'] / t['samples_per_s_cpu'] for c, t in zip(cs, ts)):>5.2f}x "
+          f"| {cw:>8.2f} {tw:>8.2f} {cw / tw:>5.2f}x | "
           f"{g(cs, 'peak_rss_mib'):>5.0f}/{g(ts, 'peak_rss_mib'):<5.0f}")
     spread = lambda rs: "/".join(f"{r['samples_per_s_cpu']:.2f}" for r in rs)
     print(f"{'':<9} runs by CPU time: clip.c {spread(cs)}; pytorch {spread(ts)}")

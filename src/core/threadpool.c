@@ -2,22 +2,30 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+/* A job's tasks are claimed from one atomic word holding the job's number
+ * (high 32 bits) and the next task (low 32 bits), so a worker that wakes
+ * late, after its job is over, can never take a task of the next job.
+ * The caller waits for the job's tasks to be done, not for the workers:
+ * a worker the OS has not yet run (on a shared machine, another process
+ * holds its core) finds nothing left when it wakes, and the caller, which
+ * did those tasks itself, has long moved on. */
 struct clip_pool {
     int size;
     pthread_t *threads;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_cond_t done;
-    unsigned long generation; /* bumped per job so workers see new work */
+    unsigned long generation; /* bumped per job, under the lock */
     int shutting_down;
-    int busy_workers;
-    clip_task_fn fn;
+    clip_task_fn fn; /* the current job, written under the lock */
     void *ctx;
     int n_tasks;
-    atomic_int next_task;
+    _Atomic uint64_t cursor; /* job << 32 | next task */
+    atomic_int completed;    /* tasks of the current job finished */
 };
 
 typedef struct worker_arg {
@@ -25,11 +33,18 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
-static void drain_tasks(clip_pool *pool, int thread) {
+static void run_tasks(clip_pool *pool, uint32_t job, clip_task_fn fn, void *ctx, int n_tasks, int thread) {
+    uint64_t cur = atomic_load(&pool->cursor);
     for (;;) {
-        int task = atomic_fetch_add(&pool->next_task, 1);
-        if (task >= pool->n_tasks) break;
-        pool->fn(pool->ctx, task, thread);
+        if ((uint32_t)(cur >> 32) != job || (uint32_t)cur >= (uint32_t)n_tasks) return;
+        if (!atomic_compare_exchange_weak(&pool->cursor, &cur, cur + 1)) continue; /* cur reloaded */
+        fn(ctx, (int)(uint32_t)cur, thread);
+        if (atomic_fetch_add(&pool->completed, 1) + 1 == n_tasks) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        cur = atomic_load(&pool->cursor);
     }
 }
 
@@ -43,10 +58,12 @@ static void *worker_main(void *raw) {
         while (!pool->shutting_down && pool->generation == seen) pthread_cond_wait(&pool->wake, &pool->lock);
         if (pool->shutting_down) break;
         seen = pool->generation;
+        clip_task_fn fn = pool->fn;
+        void *ctx = pool->ctx;
+        int n_tasks = pool->n_tasks;
         pthread_mutex_unlock(&pool->lock);
-        drain_tasks(pool, arg.index);
+        run_tasks(pool, (uint32_t)seen, fn, ctx, n_tasks, arg.index);
         pthread_mutex_lock(&pool->lock);
-        if (--pool->busy_workers == 0) pthread_cond_signal(&pool->done);
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
@@ -65,6 +82,8 @@ clip_pool *clip_pool_create(int n_threads) {
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
+    atomic_init(&pool->cursor, 0);
+    atomic_init(&pool->completed, 0);
     pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!pool->threads) {
         clip_pool_destroy(pool);
@@ -72,7 +91,10 @@ clip_pool *clip_pool_create(int n_threads) {
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *arg = malloc(sizeof *arg);
-        if (!arg) break;
+        if (!arg) {
+            pool->size = i;
+            break;
+        }
         arg->pool = pool;
         arg->index = i;
         if (pthread_create(&pool->threads[i], NULL, worker_main, arg) != 0) {
@@ -100,6 +122,12 @@ void clip_pool_destroy(clip_pool *pool) {
 
 int clip_pool_size(const clip_pool *pool) { return pool ? pool->size : 1; }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx) {
     if (n_tasks <= 0) return;
     if (!pool || pool->size == 1 || n_tasks == 1) {
@@ -110,13 +138,18 @@ void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx) {
     pool->fn = fn;
     pool->ctx = ctx;
     pool->n_tasks = n_tasks;
-    atomic_store(&pool->next_task, 0);
-    pool->busy_workers = pool->size - 1;
-    pool->generation++;
+    atomic_store(&pool->completed, 0);
+    uint32_t job = (uint32_t)++pool->generation;
+    atomic_store(&pool->cursor, (uint64_t)job << 32);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
-    drain_tasks(pool, 0);
-    pthread_mutex_lock(&pool->lock);
-    while (pool->busy_workers > 0) pthread_cond_wait(&pool->done, &pool->lock);
-    pthread_mutex_unlock(&pool->lock);
+    run_tasks(pool, job, fn, ctx, n_tasks, 0);
+    /* A task still running on a worker usually ends within microseconds:
+     * a short spin saves a sleep and a wake-up; then sleep. */
+    for (int spin = 0; spin < 256 && atomic_load(&pool->completed) < n_tasks; spin++) cpu_relax();
+    if (atomic_load(&pool->completed) < n_tasks) {
+        pthread_mutex_lock(&pool->lock);
+        while (atomic_load(&pool->completed) < n_tasks) pthread_cond_wait(&pool->done, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
 }
