@@ -119,12 +119,11 @@ static clip_status load_labelled(const uint8_t *data, size_t size, const char *l
         return decode_webp(data, size, label, opts, out);
     if (size >= 2 && data[0] == 'B' && data[1] == 'M') return decode_bmp(data, size, label, opts, out);
     if (size >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0))
-        return clip_fail(CLIP_ERR_UNSUPPORTED, "%s: GIF images are not supported (use PNG, JPEG, WebP or BMP)",
-                         label);
+        return decode_gif(data, size, label, opts, out);
     if (size < 12)
         return clip_fail(CLIP_ERR_IMAGE, "%s: too short to be an image (%zu bytes)", label, size);
     return clip_fail(CLIP_ERR_UNSUPPORTED,
-                     "%s: unrecognised image format (supported: JPEG, PNG, WebP, BMP)", label);
+                     "%s: unrecognised image format (supported: JPEG, PNG, WebP, BMP, GIF)", label);
 }
 
 clip_status clip_image_load_memory(const void *data, size_t size, const clip_image_options *opts,

@@ -55,6 +55,8 @@ clip_status decode_webp(const uint8_t *data, size_t size, const char *label,
                         const clip_image_options *opts, clip_image **out);
 clip_status decode_bmp(const uint8_t *data, size_t size, const char *label,
                        const clip_image_options *opts, clip_image **out);
+clip_status decode_gif(const uint8_t *data, size_t size, const char *label,
+                       const clip_image_options *opts, clip_image **out);
 
 /* EXIF orientation (1..8) from a TIFF-structured Exif blob (starting at
  * the byte-order mark), or 1 when absent or malformed. */
