@@ -276,7 +276,7 @@ static void test_damaged(void) {
     expect_failure("cut_palette.gif", b.data, 20, NULL, CLIP_ERR_IMAGE, "truncated GIF");
     expect_failure("cut_header.gif", b.data, 9, NULL, CLIP_ERR_IMAGE, "truncated GIF");
     /* A pixel limit below 40 x 30 refuses it from the screen descriptor. */
-    clip_image_options small = {1000, 0, 0};
+    clip_image_options small = {.max_pixels = 1000};
     expect_failure("limit.gif", b.data, b.size, &small, CLIP_ERR_LIMIT, "exceeds the limit");
 
     /* A 65535 x 65535 logical screen fails before anything is allocated. */
