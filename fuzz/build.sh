@@ -14,7 +14,8 @@ if [ -f "$stamp" ] && [ -n "$(find "$here/src" "$here/include" -name '*.h' -newe
 fi
 touch "$stamp.new"
 cflags="-g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I$here/include -I$here/src $(pkg-config --cflags $modules)"
-libs="$(pkg-config --libs $modules) -lpthread -lm"
+# giflib has no pkg-config file.
+libs="$(pkg-config --libs $modules) -lgif -lpthread -lm"
 objs=()
 while IFS= read -r -d '' src; do
   obj="$out/obj/$(echo "${src#$here/src/}" | tr '/' '_').o"

@@ -163,6 +163,11 @@ typedef struct clip_image_options {
     int fast_decode_size; /* >0: let JPEG decode at a reduced DCT scale while
                              the shorter side stays >= this many pixels
                              (faster, not bit-exact); 0 = exact */
+    int fast_decode_crop; /* with fast_decode_size: the image is only for
+                             clip_image_preprocess with CLIP_RESIZE_SHORTEST
+                             at that size, so a JPEG decodes only the part
+                             the centre crop keeps; any other use of such an
+                             image fails with CLIP_ERR_INVALID_ARGUMENT */
 } clip_image_options;
 
 /* `opts` may be NULL for defaults. Errors name `path` and the reason. */

@@ -10,6 +10,8 @@ packages=(
   libutf8proc-dev            # tokenizer: Unicode categories, NFC, case mapping
   zlib1g-dev                 # gzip'd BPE vocabulary
   libjpeg62-turbo-dev libpng-dev libwebp-dev   # image decoding
+  libgif-dev                 # GIF decoding; giflib has no pkg-config file, so it is not in
+                             # pkg-modules.txt: CMake finds it with FindGIF, fuzz/build.sh adds -lgif
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video decoding (clip video)
   ffmpeg                     # makes the test videos
   libarchive-dev             # WebDataset tar shards (training data)

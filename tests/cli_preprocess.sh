@@ -85,6 +85,15 @@ npy_header "$tmp/pad.npy" | grep "'shape': (3, 64, 64)" >/dev/null || fail "pad 
 [ "$(npy_data "$tmp/pad.npy" | wc -c)" -eq $((3 * 64 * 64 * 4)) ] || fail "pad data size"
 "$CLIP_BIN" preprocess --resize-mode squash --fast-decode --exif-rotate "$fixtures/images/hubble_large.jpg" \
   -o "$tmp/fast.npy" >/dev/null || fail "squash + fast decode"
+# --fast-decode with the centre crop decodes only the part it reads: the same
+# tensor as with --resized (which needs the whole decode), and the JSON line
+# still reports the whole (scaled) image.
+"$CLIP_BIN" preprocess --fast-decode "$fixtures/images/hubble_large.jpg" -o "$tmp/fc.npy" >"$tmp/fc.json" \
+  || fail "fast decode with crop"
+grep '"width": 500, "height": 375' "$tmp/fc.json" >/dev/null || fail "fast decode size: $(cat "$tmp/fc.json")"
+"$CLIP_BIN" preprocess --fast-decode "$fixtures/images/hubble_large.jpg" -o "$tmp/fw.npy" --resized "$tmp/fw.png" \
+  >/dev/null || fail "fast decode with --resized"
+cmp -s "$tmp/fc.npy" "$tmp/fw.npy" || fail "part and whole fast decodes differ"
 
 # Usage errors exit 2 and write nothing; a lone bad file exits 1.
 for args in "--size 0 x.png -o $tmp/u.npy" "--resize-mode crop x.png -o $tmp/u.npy" "$fixtures/images/chelsea.png" \

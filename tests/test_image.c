@@ -305,7 +305,7 @@ static void test_resize_modes(void) {
 static void test_fast_decode(void) {
     st_file *ref = open_fixture("preprocess/expected_224.safetensors");
     const st_tensor *expect = st_find(ref, "hubble_large.jpg");
-    clip_image_options io = {0, 0, 224};
+    clip_image_options io = {.fast_decode_size = 224};
     clip_image *img = NULL;
     CHECK(clip_image_load_file(fixture_path("images/hubble_large.jpg"), &io, &img) == CLIP_OK, "fast load: %s",
           clip_last_error());
@@ -322,6 +322,77 @@ static void test_fast_decode(void) {
     }
     clip_image_free(img);
     st_close(ref);
+}
+
+/* fast_decode_crop: decoding only what the centre crop reads must give
+ * the very tensor the whole fast decode gives, for baseline, progressive,
+ * grey, 4:4:4, landscape (columns left out) and portrait (rows skipped)
+ * JPEGs at two sizes (different DCT scales and crop margins). */
+static void test_fast_decode_crop(void) {
+    static const char *const names[] = {"astronaut_baseline.jpg", "camera_gray.jpg", "coffee_progressive.jpg",
+                                        "hubble_large.jpg", "rocket_portrait_444.jpg"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (int size = 224; size <= 336; size += 112) {
+            char rel[256];
+            snprintf(rel, sizeof rel, "images/%s", names[i]);
+            clip_image_options whole = {.fast_decode_size = size};
+            clip_image_options part = {.fast_decode_size = size, .fast_decode_crop = 1};
+            clip_image *a = NULL, *b = NULL;
+            CHECK(clip_image_load_file(fixture_path(rel), &whole, &a) == CLIP_OK, "%s", clip_last_error());
+            CHECK(clip_image_load_file(fixture_path(rel), &part, &b) == CLIP_OK, "%s", clip_last_error());
+            if (!a || !b) {
+                clip_image_free(a);
+                clip_image_free(b);
+                continue;
+            }
+            CHECK(clip_image_width(a) == clip_image_width(b) && clip_image_height(a) == clip_image_height(b),
+                  "%s: a part-decoded image reports the whole size", names[i]);
+            /* A square image's crop is all of it; any other loses a side. */
+            int64_t got = (int64_t)b->width * b->height, all = (int64_t)a->width * a->height;
+            CHECK(b->crop_size == size && (a->width == a->height ? got == all : got < all),
+                  "%s at %d: %dx%d decoded of %dx%d", names[i], size, b->width, b->height, a->width, a->height);
+            size_t n = (size_t)3 * size * size;
+            float *ta = malloc(n * sizeof(float)), *tb = malloc(n * sizeof(float));
+            clip_preprocess_options o = clip_opts(size);
+            CHECK(clip_image_preprocess(a, &o, ta) == CLIP_OK && clip_image_preprocess(b, &o, tb) == CLIP_OK,
+                  "%s: preprocess: %s", names[i], clip_last_error());
+            CHECK(count_float_mismatches(ta, tb, n) == 0, "%s at %d: part decode changes %zu values", names[i],
+                  size, count_float_mismatches(ta, tb, n));
+            free(ta);
+            free(tb);
+            clip_image_free(a);
+            clip_image_free(b);
+        }
+
+    /* Any other use of a part-decoded image is refused, clearly. */
+    clip_image_options part = {.fast_decode_size = 224, .fast_decode_crop = 1};
+    clip_image *img = NULL, *sub = NULL;
+    CHECK(clip_image_load_file(fixture_path("images/hubble_large.jpg"), &part, &img) == CLIP_OK, "load");
+    if (img) {
+        float *out = malloc(sizeof(float) * 3 * 336 * 336);
+        clip_preprocess_options o = clip_opts(336);
+        CHECK(clip_image_preprocess(img, &o, out) == CLIP_ERR_INVALID_ARGUMENT &&
+                  strstr(clip_last_error(), "centre crop") != NULL,
+              "other size refused: %s", clip_last_error());
+        o = clip_opts(224);
+        o.mode = CLIP_RESIZE_SQUASH;
+        CHECK(clip_image_preprocess(img, &o, out) == CLIP_ERR_INVALID_ARGUMENT, "squash refused");
+        uint8_t *rgb = NULL;
+        int w, h;
+        o.mode = CLIP_RESIZE_SHORTEST;
+        CHECK(clip_image_resized_rgb(img, &o, &rgb, &w, &h) == CLIP_ERR_INVALID_ARGUMENT && !rgb, "resized refused");
+        CHECK(clip_image_to_rgb(img, &rgb) == CLIP_ERR_INVALID_ARGUMENT && !rgb, "to_rgb refused");
+        CHECK(clip_image_crop(img, 0, 0, 10, 10, &sub) == CLIP_ERR_INVALID_ARGUMENT && !sub, "crop refused");
+        free(out);
+    }
+    clip_image_free(img);
+    /* Other formats ignore the option: the image stays whole. */
+    CHECK(clip_image_load_file(fixture_path("images/chelsea.png"), &part, &img) == CLIP_OK && img->crop_size == 0,
+          "PNG stays whole");
+    uint8_t *rgb = NULL;
+    if (img) CHECK(clip_image_to_rgb(img, &rgb) == CLIP_OK, "whole PNG converts");
+    free(rgb);
+    clip_image_free(img);
 }
 
 /* ------------------------------------------------------------ bad inputs */
@@ -411,8 +482,9 @@ static void test_bad_inputs(void) {
     write_all(scratch_file("noise.png"), noise, sizeof noise);
     expect_failure(scratch_file("noise.png"), CLIP_ERR_IMAGE, "PNG");
 
-    write_all(scratch_file("anim.gif"), "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14);
-    expect_failure(scratch_file("anim.gif"), CLIP_ERR_UNSUPPORTED, "GIF");
+    /* A GIF signature is decoded (tests/test_gif.c); one without an image fails. */
+    write_all(scratch_file("empty.gif"), "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14);
+    expect_failure(scratch_file("empty.gif"), CLIP_ERR_IMAGE, "GIF has no image");
     write_all(scratch_file("text.txt"), "hello, this is not an image at all\n", 35);
     expect_failure(scratch_file("text.txt"), CLIP_ERR_UNSUPPORTED, "unrecognised");
     expect_failure(scratch_file("does_not_exist.png"), CLIP_ERR_IO, "cannot open");
@@ -424,7 +496,7 @@ static void test_bad_inputs(void) {
     expect_failure(scratch_file("zero.png"), CLIP_ERR_IMAGE, "PNG");
 
     /* A caller's lower limit applies to real images too. */
-    clip_image_options small = {1000, 0, 0};
+    clip_image_options small = {.max_pixels = 1000};
     clip_image *img = NULL;
     CHECK(clip_image_load_file(fixture_path("images/chelsea.png"), &small, &img) == CLIP_ERR_LIMIT && !img,
           "max_pixels 1000 refuses chelsea.png");
@@ -617,7 +689,7 @@ static void test_jpeg_extras(void) {
         }
     write_jpeg(scratch_file("exif6.jpg"), w, h, 3, JCS_RGB, rgb, 6);
     free(rgb);
-    clip_image_options rotate = {0, 1, 0};
+    clip_image_options rotate = {.exif_rotate = 1};
     img = NULL;
     CHECK(clip_image_load_file(scratch_file("exif6.jpg"), NULL, &img) == CLIP_OK && clip_image_width(img) == 32,
           "orientation ignored by default");
@@ -828,6 +900,7 @@ int main(void) {
     test_memory_and_rgb();
     test_resize_modes();
     test_fast_decode();
+    test_fast_decode_crop();
     test_bad_inputs();
     test_png_modes();
     test_jpeg_extras();

@@ -1,5 +1,6 @@
 /* JPEG through libjpeg-turbo with Pillow's settings: islow IDCT, fancy
- * upsampling, no DCT scaling (unless fast_decode_size asks for it).
+ * upsampling, no DCT scaling (unless fast_decode_size asks for it, and
+ * with fast_decode_crop only the part CLIP's centre crop reads).
  * Pillow treats libjpeg's "premature end of file" warning as an error
  * ("image file is truncated"), so we do too; other warnings it ignores. */
 #include <setjmp.h>
@@ -59,14 +60,58 @@ static int find_exif_orientation(j_decompress_ptr cinfo) {
     return 1;
 }
 
-/* Smallest libjpeg scale 1/8, 1/4 or 1/2 that keeps the shorter side >=
- * `min_side`. libjpeg-turbo has SIMD inverse DCTs for these (not for 3/8,
- * 5/8, ...), and they are also the more accurate reductions. */
+/* Smallest libjpeg scale m/8 (m = 1..8) that keeps the shorter side >=
+ * `min_side`. Only 1/8, 2/8 and 4/8 have SIMD inverse DCTs, but a smaller
+ * decode makes our resize cheaper by more than the plain-C IDCT costs: for
+ * 1024x768 at 224, 3/8 (384x288) with the crop decode takes as long as 4/8
+ * and the resize 0.27 ms instead of 0.34 (docs/images.md). */
 static int fast_scale_num(j_decompress_ptr cinfo, int min_side) {
     unsigned shorter = cinfo->image_width < cinfo->image_height ? cinfo->image_width : cinfo->image_height;
-    for (unsigned m = 1; m < 8; m *= 2)
+    for (unsigned m = 1; m < 8; m++)
         if ((shorter * m + 7) / 8 >= (unsigned)min_side) return (int)m;
     return 8;
+}
+
+/* Pixels decoded beyond each side of what the resize reads (see crop_part). */
+enum { CROP_MARGIN = 2 };
+
+/* The decoded part: columns [x_lo, x_lo + output_width), rows [y_lo, y_hi)
+ * of the full_w x full_h scaled image. */
+typedef struct part {
+    int x_lo, full_w, y_lo, y_hi, full_h;
+} part;
+
+/* Narrows the decode (after jpeg_start_decompress) to the pixels
+ * CLIP_RESIZE_SHORTEST preprocessing at `size` reads. Columns go through
+ * jpeg_crop_scanline, which widens them to whole iMCUs; the IDCT, colour
+ * conversion and our resize skip what is left out, the Huffman decoding
+ * cannot. Returns 0 (decode the whole image) when the preprocessing plan
+ * fails; preprocessing will then report why. */
+static int crop_part(j_decompress_ptr cinfo, int size, part *p) {
+    int x_lo, x_hi, y_lo, y_hi;
+    p->full_w = (int)cinfo->output_width;
+    p->full_h = (int)cinfo->output_height;
+    if (preprocess_source_span(p->full_w, p->full_h, size, &x_lo, &x_hi, &y_lo, &y_hi) != CLIP_OK) {
+        clip_clear_error();
+        return 0;
+    }
+    if (x_lo < 0 || x_hi > p->full_w || x_lo >= x_hi || y_lo < 0 || y_hi > p->full_h || y_lo >= y_hi) return 0;
+    /* Fancy upsampling replicates chroma at the edges of a cropped decode
+     * instead of reading the neighbours left out, so keep a margin: the
+     * pixels read then come out exactly as in the whole decode. */
+    x_lo = x_lo > CROP_MARGIN ? x_lo - CROP_MARGIN : 0;
+    x_hi = x_hi < p->full_w - CROP_MARGIN ? x_hi + CROP_MARGIN : p->full_w;
+    y_lo = y_lo > CROP_MARGIN ? y_lo - CROP_MARGIN : 0;
+    y_hi = y_hi < p->full_h - CROP_MARGIN ? y_hi + CROP_MARGIN : p->full_h;
+    if (x_lo > 0 || x_hi < p->full_w) {
+        JDIMENSION xoff = (JDIMENSION)x_lo, width = (JDIMENSION)(x_hi - x_lo);
+        jpeg_crop_scanline(cinfo, &xoff, &width);
+        x_lo = (int)xoff;
+    }
+    p->x_lo = x_lo;
+    p->y_lo = y_lo;
+    p->y_hi = y_hi;
+    return 1;
 }
 
 clip_status decode_jpeg(const uint8_t *data, size_t size, const char *label,
@@ -122,20 +167,35 @@ clip_status decode_jpeg(const uint8_t *data, size_t size, const char *label,
     }
     jpeg_start_decompress(&cinfo);
 
+    part p = {.x_lo = 0, .y_lo = 0, .y_hi = (int)cinfo.output_height};
+    /* A rotation moves the crop, so rotated images decode whole. */
+    int cropped = opts->fast_decode_size > 0 && opts->fast_decode_crop && orientation == 1 &&
+                  crop_part(&cinfo, opts->fast_decode_size, &p);
     clip_image *created = NULL;
-    st = img_create(mode, (int)cinfo.output_width, (int)cinfo.output_height, opts->max_pixels, label, &created);
+    st = img_create(mode, (int)cinfo.output_width, p.y_hi - p.y_lo, opts->max_pixels, label, &created);
     if (st != CLIP_OK) {
         jpeg_destroy_decompress(&cinfo);
         return st;
     }
     img = created;
-    while (cinfo.output_scanline < cinfo.output_height) {
+    if (cropped) {
+        img->crop_size = opts->fast_decode_size;
+        img->full_width = p.full_w;
+        img->full_height = p.full_h;
+        img->part_x = p.x_lo;
+        img->part_y = p.y_lo;
+    }
+    /* Skipped rows cost only their Huffman decoding (none at the bottom). */
+    if (p.y_lo > 0) jpeg_skip_scanlines(&cinfo, (JDIMENSION)p.y_lo);
+    while (cinfo.output_scanline < (JDIMENSION)p.y_hi) {
         JSAMPROW rows[8];
         int n = 0;
-        for (; n < 8 && cinfo.output_scanline + (unsigned)n < cinfo.output_height; n++)
-            rows[n] = img_row(img, (int)cinfo.output_scanline + n);
+        for (; n < 8 && cinfo.output_scanline + (unsigned)n < (JDIMENSION)p.y_hi; n++)
+            rows[n] = img_row(img, (int)cinfo.output_scanline + n - p.y_lo);
         jpeg_read_scanlines(&cinfo, rows, (JDIMENSION)n);
     }
+    if (cinfo.output_scanline < cinfo.output_height)
+        jpeg_skip_scanlines(&cinfo, cinfo.output_height - cinfo.output_scanline);
     if (mode == IMG_CMYK) {
         /* Pillow reads 4-component JPEGs as Adobe-style inverted CMYK ("CMYK;I"). */
         size_t n = img->stride * (size_t)img->height;

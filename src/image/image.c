@@ -79,8 +79,18 @@ void clip_image_free(clip_image *img) {
     free(img);
 }
 
-int clip_image_width(const clip_image *img) { return img ? img->width : 0; }
-int clip_image_height(const clip_image *img) { return img ? img->height : 0; }
+/* A part-decoded image reports the size of the whole. */
+int clip_image_width(const clip_image *img) { return img ? (img->crop_size ? img->full_width : img->width) : 0; }
+int clip_image_height(const clip_image *img) { return img ? (img->crop_size ? img->full_height : img->height) : 0; }
+
+clip_status img_require_whole(const clip_image *img, const char *what) {
+    if (img && img->crop_size)
+        return clip_fail(CLIP_ERR_INVALID_ARGUMENT,
+                         "%s: the image was decoded only for a %d-pixel centre crop (fast_decode_crop); load it "
+                         "without that option for this use",
+                         what, img->crop_size);
+    return CLIP_OK;
+}
 const char *clip_image_mode(const clip_image *img) { return img ? img_mode_name(img->mode) : ""; }
 
 clip_status clip_image_from_rgb(const uint8_t *rgb, int width, int height, size_t stride,
@@ -114,7 +124,7 @@ clip_status clip_image_from_rgb(const uint8_t *rgb, int width, int height, size_
 
 static clip_status load_labelled(const uint8_t *data, size_t size, const char *label,
                                  const clip_image_options *opts, clip_image **out) {
-    static const clip_image_options defaults = {0, 0, 0};
+    static const clip_image_options defaults = {0};
     if (!opts) opts = &defaults;
     if (size == 0) return clip_fail(CLIP_ERR_IMAGE, "%s: empty file (0 bytes)", label);
     if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
@@ -124,12 +134,11 @@ static clip_status load_labelled(const uint8_t *data, size_t size, const char *l
         return decode_webp(data, size, label, opts, out);
     if (size >= 2 && data[0] == 'B' && data[1] == 'M') return decode_bmp(data, size, label, opts, out);
     if (size >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0))
-        return clip_fail(CLIP_ERR_UNSUPPORTED, "%s: GIF images are not supported (use PNG, JPEG, WebP or BMP)",
-                         label);
+        return decode_gif(data, size, label, opts, out);
     if (size < 12)
         return clip_fail(CLIP_ERR_IMAGE, "%s: too short to be an image (%zu bytes)", label, size);
     return clip_fail(CLIP_ERR_UNSUPPORTED,
-                     "%s: unrecognised image format (supported: JPEG, PNG, WebP, BMP)", label);
+                     "%s: unrecognised image format (supported: JPEG, PNG, WebP, BMP, GIF)", label);
 }
 
 clip_status clip_image_load_memory(const void *data, size_t size, const clip_image_options *opts,

@@ -27,6 +27,12 @@ struct clip_image {
     size_t stride;   /* bytes per row = width * bpp */
     uint8_t *pixels; /* height rows of `stride` bytes; int32 for IMG_I */
     uint8_t palette[256][3];
+    /* Non-zero for a JPEG decoded for one centre crop (fast_decode_crop):
+     * `pixels` then hold the width x height pixels from (part_x, part_y) on
+     * of a full_width x full_height image, and only CLIP_RESIZE_SHORTEST
+     * preprocessing at crop_size may read it. */
+    int crop_size;
+    int full_width, full_height, part_x, part_y;
 };
 
 int img_mode_bytes_per_pixel(img_mode mode);
@@ -41,6 +47,12 @@ clip_status img_create(img_mode mode, int width, int height, uint64_t max_pixels
 /* Fails with CLIP_ERR_LIMIT naming `label` when the size is refused. */
 clip_status img_check_size(int64_t width, int64_t height, uint64_t max_pixels,
                            const char *label, const char *format);
+/* Fails with CLIP_ERR_INVALID_ARGUMENT, naming `what`, for an image that
+ * holds only the part one centre crop needs. */
+clip_status img_require_whole(const clip_image *img, const char *what);
+/* The source pixels [x_lo, x_hi) x [y_lo, y_hi) that CLIP_RESIZE_SHORTEST
+ * preprocessing at `size` reads from a width x height image. */
+clip_status preprocess_source_span(int width, int height, int size, int *x_lo, int *x_hi, int *y_lo, int *y_hi);
 static inline uint8_t *img_row(const clip_image *img, int y) {
     return img->pixels + (size_t)y * img->stride;
 }
@@ -54,6 +66,8 @@ clip_status decode_png(const uint8_t *data, size_t size, const char *label,
 clip_status decode_webp(const uint8_t *data, size_t size, const char *label,
                         const clip_image_options *opts, clip_image **out);
 clip_status decode_bmp(const uint8_t *data, size_t size, const char *label,
+                       const clip_image_options *opts, clip_image **out);
+clip_status decode_gif(const uint8_t *data, size_t size, const char *label,
                        const clip_image_options *opts, clip_image **out);
 
 /* EXIF orientation (1..8) from a TIFF-structured Exif blob (starting at

@@ -32,8 +32,8 @@ static int half_round_even(int d) {
     return q;
 }
 
-static clip_status make_plan(const clip_image *img, const clip_preprocess_options *o, plan *p) {
-    int w = img->width, h = img->height, size = o->size;
+static clip_status make_plan(int w, int h, const clip_preprocess_options *o, plan *p) {
+    int size = o->size;
     memset(p, 0, sizeof *p);
     switch (o->mode) {
     case CLIP_RESIZE_SHORTEST: {
@@ -78,6 +78,19 @@ static clip_status check_options(const clip_image *img, const clip_preprocess_op
     return CLIP_OK;
 }
 
+clip_status preprocess_source_span(int width, int height, int size, int *x_lo, int *x_hi, int *y_lo, int *y_hi) {
+    clip_preprocess_options o;
+    memset(&o, 0, sizeof o);
+    o.size = size;
+    o.mode = CLIP_RESIZE_SHORTEST;
+    plan p;
+    clip_status st = make_plan(width, height, &o, &p);
+    if (st != CLIP_OK) return st;
+    resample_source_span(width, p.rw, p.x0, p.cw, x_lo, x_hi);
+    resample_source_span(height, p.rh, p.y0, p.ch, y_lo, y_hi);
+    return CLIP_OK;
+}
+
 /* ------------------------------------------------------------ rows */
 
 /* Undoes the premultiplication around an RGBA/LA resize, then passes on. */
@@ -100,6 +113,13 @@ static clip_status resized_rows(const clip_image *img, int rw, int rh, int x0, i
                                 resample_sink sink, void *ctx) {
     const int bpp = img->bpp;
     resample_window win = {rw, rh, x0, y0, cw, ch};
+    if (img->crop_size) {
+        /* A part-decoded JPEG (8-bit modes only); the resampler checks
+         * that the window reads only what was decoded, a copy included. */
+        resample_part part = {img->pixels, img->stride, img->full_width, img->full_height,
+                              img->part_x,  img->part_y, img->width,      img->height};
+        return resample_bicubic_u8_part(&part, img->channels, &win, sink, ctx);
+    }
     if (rw == img->width && rh == img->height) {
         /* Pillow's resize to the same size is a plain copy: no premultiplying. */
         uint8_t *line = malloc((size_t)cw * (size_t)bpp);
@@ -181,9 +201,9 @@ clip_status clip_image_resized_rgb(const clip_image *img, const clip_preprocess_
     *rgb = NULL;
     *width = *height = 0;
     clip_status st = check_options(img, opts);
-    if (st != CLIP_OK) return st;
+    if (st != CLIP_OK || (st = img_require_whole(img, "clip_image_resized_rgb")) != CLIP_OK) return st;
     plan p;
-    if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
+    if ((st = make_plan(img->width, img->height, opts, &p)) != CLIP_OK) return st;
     /* Unlike preprocessing, this materialises the whole resized image. */
     if ((uint64_t)p.rw * (uint64_t)p.rh > limit_value(LIMIT_RESIZED_PIXELS))
         return limit_fail(LIMIT_RESIZED_PIXELS, "clip_image_resized_rgb: the resized image would have %lld pixels",
@@ -206,8 +226,10 @@ clip_status clip_image_preprocess(const clip_image *img, const clip_preprocess_o
     clip_status st = check_options(img, opts);
     if (st != CLIP_OK) return st;
     if (!out) return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_image_preprocess: out is NULL");
+    if (img->crop_size && (opts->mode != CLIP_RESIZE_SHORTEST || opts->size != img->crop_size))
+        return img_require_whole(img, "clip_image_preprocess");
     plan p;
-    if ((st = make_plan(img, opts, &p)) != CLIP_OK) return st;
+    if ((st = make_plan(clip_image_width(img), clip_image_height(img), opts, &p)) != CLIP_OK) return st;
 
     const float *mean = CLIP_MEAN, *std = CLIP_STD;
     int custom = 0;

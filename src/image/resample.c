@@ -53,12 +53,42 @@ static void axis_free(axis *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* Pillow: filterscale = scale = (double)(in1 - in0) / outSize with a float box. */
+static double axis_scale(int in_size, int out_size) { return (double)((float)in_size - 0.0f) / out_size; }
+
+static double axis_support(double scale) { return 2.0 * (scale < 1.0 ? 1.0 : scale); }
+
+/* The input range output position xx reads: [*xmin, *xmin + *n). */
+static double axis_taps(int xx, double scale, double support, int in_size, int *xmin, int *n) {
+    double center = 0.0f + (xx + 0.5) * scale;
+    int lo = (int)(center - support + 0.5);
+    if (lo < 0) lo = 0;
+    int hi = (int)(center + support + 0.5);
+    if (hi > in_size) hi = in_size;
+    *xmin = lo;
+    *n = hi - lo;
+    return center;
+}
+
+void resample_source_span(int in_size, int out_size, int first, int count, int *lo, int *hi) {
+    if (in_size == out_size || count <= 0) {
+        *lo = first;
+        *hi = first + (count > 0 ? count : 0);
+        return;
+    }
+    double scale = axis_scale(in_size, out_size), support = axis_support(scale);
+    int n;
+    axis_taps(first, scale, support, in_size, lo, &n);
+    axis_taps(first + count - 1, scale, support, in_size, hi, &n);
+    *hi += n > 0 ? n : 0;
+    if (*hi < *lo) *hi = *lo;
+}
+
 static clip_status axis_init(axis *a, int in_size, int out_size, int first, int count, int fixed) {
     memset(a, 0, sizeof *a);
-    /* Pillow: filterscale = scale = (double)(in1 - in0) / outSize with a float box. */
-    double scale = (double)((float)in_size - 0.0f) / out_size;
+    double scale = axis_scale(in_size, out_size);
     double filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 2.0 * filterscale;
+    double support = axis_support(scale);
     double ks = ceil(support) * 2 + 1;
     /* Extreme reductions (a 100-megapixel line squashed to 224) would need
      * gigabytes of weights; Pillow fails on those with MemoryError. */
@@ -75,15 +105,10 @@ static clip_status axis_init(axis *a, int in_size, int out_size, int first, int 
         return clip_fail(CLIP_ERR_NO_MEMORY, "resize: out of memory for coefficients");
     }
     for (int i = 0; i < count; i++) {
-        int xx = first + i;
-        double center = 0.0f + (xx + 0.5) * scale;
+        int xmin, xmax;
+        double center = axis_taps(first + i, scale, support, in_size, &xmin, &xmax);
         double ww = 0.0;
         double ss = 1.0 / filterscale;
-        int xmin = (int)(center - support + 0.5);
-        if (xmin < 0) xmin = 0;
-        int xmax = (int)(center + support + 0.5);
-        if (xmax > in_size) xmax = in_size;
-        xmax -= xmin;
         double *k = a->kd + (size_t)i * (size_t)a->ksize;
         for (int x = 0; x < xmax; x++) {
             double w = bicubic_filter((x + xmin - center + 0.5) * ss);
@@ -299,11 +324,30 @@ done:
     return st;
 }
 
-clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h, int channels,
-                                const resample_window *win, resample_sink sink, void *ctx) {
-    if (!window_ok(src_w, src_h, win))
+/* Moves an axis' first-tap indices from full-image to `part` coordinates
+ * (origin `origin`, `size` positions); 0 when a tap range leaves it. */
+static int axis_rebase(axis *a, int count, int origin, int size) {
+    for (int i = 0; i < count; i++) {
+        int *b = a->bounds + 2 * i;
+        if (b[1] == 0) {
+            b[0] = 0; /* no taps: keep the (unused) index inside the part */
+            continue;
+        }
+        b[0] -= origin;
+        if (b[0] < 0 || b[0] > size - b[1]) return 0;
+    }
+    return 1;
+}
+
+static int span_inside(int lo, int n, int size) { return lo >= 0 && n >= 0 && lo <= size - n; }
+
+clip_status resample_bicubic_u8_part(const resample_part *part, int channels, const resample_window *win,
+                                     resample_sink sink, void *ctx) {
+    if (!window_ok(part->full_w, part->full_h, win) || part->w <= 0 || part->h <= 0)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: invalid output window");
-    int need_h = win->out_w != src_w, need_v = win->out_h != src_h;
+    const uint8_t *src = part->pixels;
+    const size_t src_stride = part->stride;
+    int need_h = win->out_w != part->full_w, need_v = win->out_h != part->full_h;
     size_t out_bytes = (size_t)win->w * (size_t)channels;
     axis h = {0}, v = {0};
     hpass hp = {0};
@@ -311,16 +355,23 @@ clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w
     const uint8_t **rows = NULL;
     clip_status st = CLIP_OK;
     if (!line) goto no_memory;
-    if (need_v && (st = axis_init(&v, src_h, win->out_h, win->y0, win->h, 1)) != CLIP_OK) goto done;
-    if (need_h && (st = axis_init(&h, src_w, win->out_w, win->x0, win->w, 1)) != CLIP_OK) goto done;
-    if (need_h) hpass_init(&hp, &h, win->w, channels, src_w);
+    if (need_v && (st = axis_init(&v, part->full_h, win->out_h, win->y0, win->h, 1)) != CLIP_OK) goto done;
+    if (need_h && (st = axis_init(&h, part->full_w, win->out_w, win->x0, win->w, 1)) != CLIP_OK) goto done;
+    /* Every pixel the window reads must be in the part. */
+    int rows_ok = need_v ? axis_rebase(&v, win->h, part->y0, part->h) : span_inside(win->y0 - part->y0, win->h, part->h);
+    int cols_ok = need_h ? axis_rebase(&h, win->w, part->x0, part->w) : span_inside(win->x0 - part->x0, win->w, part->w);
+    if (!rows_ok || !cols_ok) {
+        st = clip_fail(CLIP_ERR_INVALID_ARGUMENT, "resize: the window needs pixels outside the decoded part");
+        goto done;
+    }
+    if (need_h) hpass_init(&hp, &h, win->w, channels, part->w);
     if (need_v) {
         rows = malloc(sizeof *rows * (size_t)v.ksize);
         if (!rows) goto no_memory;
     }
     if (need_h && need_v) {
         if (hp.kexp) {
-            st = resample_both_pairs(src, src_stride, src_h, &hp, &v, win->h, out_bytes, line, sink, ctx);
+            st = resample_both_pairs(src, src_stride, part->h, &hp, &v, win->h, out_bytes, line, sink, ctx);
             if (st != CLIP_ERR_UNSUPPORTED) goto done;
             st = CLIP_OK;
         }
@@ -329,12 +380,12 @@ clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w
         resample_both(src, src_stride, &hp, &v, win->h, out_bytes, ring, rows, line, sink, ctx);
     } else if (need_h) {
         for (int y = 0; y < win->h; y++) {
-            const uint8_t *in = src + (size_t)(win->y0 + y) * src_stride;
+            const uint8_t *in = src + (size_t)(win->y0 - part->y0 + y) * src_stride;
             hpass_run(&hp, &in, &line, 1);
             sink(ctx, y, line);
         }
     } else if (need_v) {
-        const uint8_t *base = src + (size_t)win->x0 * (size_t)channels;
+        const uint8_t *base = src + (size_t)(win->x0 - part->x0) * (size_t)channels;
         for (int i = 0; i < win->h; i++) {
             int first = v.bounds[2 * i], n = v.bounds[2 * i + 1];
             for (int y = 0; y < n; y++) rows[y] = base + (size_t)(first + y) * src_stride;
@@ -343,7 +394,9 @@ clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w
         }
     } else {
         for (int y = 0; y < win->h; y++) {
-            memcpy(line, src + (size_t)(win->y0 + y) * src_stride + (size_t)win->x0 * (size_t)channels, out_bytes);
+            memcpy(line,
+                   src + (size_t)(win->y0 - part->y0 + y) * src_stride + (size_t)(win->x0 - part->x0) * (size_t)channels,
+                   out_bytes);
             sink(ctx, y, line);
         }
     }
@@ -358,6 +411,12 @@ done:
     axis_free(&h);
     axis_free(&v);
     return st;
+}
+
+clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h, int channels,
+                                const resample_window *win, resample_sink sink, void *ctx) {
+    resample_part whole = {src, src_stride, src_w, src_h, 0, 0, src_w, src_h};
+    return resample_bicubic_u8_part(&whole, channels, win, sink, ctx);
 }
 
 /* ------------------------------------------------------------ int32 */

@@ -25,6 +25,22 @@ typedef void (*resample_sink)(void *ctx, int y, uint8_t *row);
 /* 8-bit interleaved samples, `channels` of them per pixel (1, 2 or 4). */
 clip_status resample_bicubic_u8(const uint8_t *src, size_t src_stride, int src_w, int src_h,
                                 int channels, const resample_window *win, resample_sink sink, void *ctx);
+
+/* Part of a source image: `pixels` hold the w x h pixels from (x0, y0) on
+ * of a full_w x full_h image (a JPEG decoded only where a crop needs it). */
+typedef struct resample_part {
+    const uint8_t *pixels;
+    size_t stride;
+    int full_w, full_h, x0, y0, w, h;
+} resample_part;
+/* resample_bicubic_u8 of the full image, reading only `part`; fails with
+ * CLIP_ERR_INVALID_ARGUMENT when the window needs pixels outside it. */
+clip_status resample_bicubic_u8_part(const resample_part *part, int channels, const resample_window *win,
+                                     resample_sink sink, void *ctx);
+/* Source positions [*lo, *hi) that outputs [first, first + count) of an
+ * in_size -> out_size bicubic resize read ([first, first + count) itself
+ * when the sizes are equal: that axis is copied). */
+void resample_source_span(int in_size, int out_size, int first, int count, int *lo, int *hi);
 /* Mode "I": int32 samples, double weights, each pass rounds to int32. */
 clip_status resample_bicubic_i32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
                                  const resample_window *win, resample_sink sink, void *ctx);

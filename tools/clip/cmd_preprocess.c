@@ -49,7 +49,7 @@ int cmd_preprocess(int argc, char **argv) {
         {"resized", required_argument, NULL, OPT_RESIZED}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *output = NULL, *resized_path = NULL;
-    clip_image_options io = {0, 0, 0};
+    clip_image_options io = {0};
     clip_preprocess_options po;
     memset(&po, 0, sizeof po);
     po.size = 224;
@@ -90,7 +90,11 @@ int cmd_preprocess(int argc, char **argv) {
         fprintf(stderr, "clip preprocess: --resized takes exactly one image\n");
         return 2;
     }
-    if (fast) io.fast_decode_size = po.size;
+    if (fast) {
+        io.fast_decode_size = po.size;
+        /* The centre crop is all this command reads, unless --resized wants the whole resize. */
+        io.fast_decode_crop = po.mode == CLIP_RESIZE_SHORTEST && !resized_path;
+    }
 
     size_t per_image = (size_t)3 * (size_t)po.size * (size_t)po.size;
     float *tensors = malloc(per_image * sizeof(float) * (size_t)n_inputs);
