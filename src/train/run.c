@@ -179,7 +179,7 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
     size_t n_params;
     train_param *params = clip_trainer_params(r->trainer, &n_params);
     int64_t warmup = c->warmup >= 0 ? c->warmup : total / 20;
-    double window_start = now_seconds(), loss_sum = 0;
+    double window_start = now_seconds(), loss_sum = 0, reduce_seconds = 0;
     int window_steps = 0;
     for (int64_t step = start; step < total && st == CLIP_OK; step++) {
         clip_trainer_zero_grad(r->trainer);
@@ -195,7 +195,9 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
             if (st == CLIP_OK) batch_loader_release(&loader, b);
             loss += l / c->accum;
         }
+        double reduce_start = now_seconds();
         if (st == CLIP_OK) st = clip_trainer_reduce_gradients(r->trainer);
+        reduce_seconds += now_seconds() - reduce_start;
         if (st != CLIP_OK) break;
         if (c->accum > 1) grad_scale(params, n_params, 1.0f / c->accum);
         double norm = grad_clip_norm(params, n_params, c->grad_clip);
@@ -209,14 +211,18 @@ static clip_status train_loop(run_state *r, int64_t start, int64_t total) {
         if (done % 10 == 0 || done == total) {
             clip_model_info info;
             clip_model_get_info(r->model, &info);
+            /* With ranks: the gradient all-reduce's share (it includes waiting for the slowest rank). */
+            char comm[64] = "";
+            if (r->world > 1) snprintf(comm, sizeof comm, ", \"allreduce_ms\": %.1f", 1e3 * reduce_seconds / window_steps);
             log_line(r,
                      "{\"step\": %lld, \"epoch\": %.3f, \"loss\": %.5f, \"logit_scale\": %.4f, \"lr\": %.6g, "
-                     "\"grad_norm\": %.4g, \"samples_per_s\": %.1f}",
+                     "\"grad_norm\": %.4g, \"samples_per_s\": %.1f%s}",
                      (long long)done, (double)done * c->accum * B / clip_data_size(r->data), loss_sum / window_steps,
-                     info.logit_scale, lr, norm, window_steps * (double)c->accum * B / elapsed);
+                     info.logit_scale, lr, norm, window_steps * (double)c->accum * B / elapsed, comm);
             progress(r, done, total, loss_sum / window_steps, window_steps / elapsed);
             window_start = now_seconds();
             loss_sum = 0;
+            reduce_seconds = 0;
             window_steps = 0;
         }
         int checkpoint = c->checkpoint_every > 0 && done % c->checkpoint_every == 0 && done < total;
