@@ -5,35 +5,10 @@
 # and how to raise it. (tests/test_limits.c covers each limit through the
 # library.) Fails (exit 1) on any mismatch.
 set -u
-bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
-fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
-if [ ! -f "$fixtures/MANIFEST.json" ]; then
-  echo "FATAL: fixtures not found at '$fixtures' (set CLIP_FIXTURES)" >&2
-  exit 1
-fi
+source "$(dirname "$0")/common.sh"
 image="$fixtures/images/chelsea.png"
 model="$fixtures/models/tiny-vit.safetensors"
 vocab="$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz"
-tmp=$(mktemp -d "${CLIP_TEST_TMP:-${TMPDIR:-/tmp}}/cli_limits.XXXXXX" 2>/dev/null || mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-check() { # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2
-  fi
-}
-
-contains() { # contains NAME NEEDLE HAYSTACK
-  case "$3" in
-    *"$2"*) passed=$((passed + 1)) ;;
-    *) failed=$((failed + 1)); printf 'FAIL %s: no "%s" in:\n  %s\n' "$1" "$2" "$3" >&2 ;;
-  esac
-}
 
 # The listing: one JSON line per clip_limits field, defaults in force.
 out=$("$bin" limits)
@@ -75,5 +50,4 @@ contains "--limit text message" "limit max_text_bytes = 8" "$(cat "$tmp/err")"
 "$bin" --limit max_text_bytes=8 tokenize --vocab "$vocab" "a cat" >/dev/null 2>&1
 check "text under the limit" 0 $?
 
-echo "cli_limits: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,7 +4,7 @@
 #    index of a single-process build: same items in the same order, same
 #    vectors, the corrupt image reported once and skipped, no journal left;
 #  - ranks that see different sources refuse to build, and none hangs;
-#  - a 2-rank build stopped by SIGTERM to mpirun resumes on 3 ranks, and one
+#  - a 2-rank build whose ranks are killed mid-way resumes on 3 ranks, and one
 #    whose rank is SIGKILLed ends (no hang) and resumes in one process; both
 #    end with the single-process index;
 #  - `clip embed --list/--text-list` on 2 ranks writes the .npy and JSON
@@ -14,18 +14,11 @@
 # the vectors are compared bit for bit; a difference below 1e-6 (float32
 # noise) would still pass and be reported.
 set -u
-bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
+source "$(dirname "$0")/common.sh"
 mpiexec=${CLIP_MPIEXEC:-mpirun}
-fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
-[ -f "$fixtures/MANIFEST.json" ] || { echo "FATAL: fixtures not found at '$fixtures'" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "FATAL: python3 missing" >&2; exit 1; }
-mkdir -p "${CLIP_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${CLIP_TEST_TMP:-/tmp}/cli_mpi_index.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 export CLIP_VOCAB=$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz
 model=$fixtures/models/tiny-vit.safetensors
-passed=0 failed=0
-check() { if [ "$2" == "$3" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2; fi; }
 # Oversubscribed ranks yield instead of spinning; root is allowed in CI containers.
 ranks() { local n=$1; shift; timeout 120 "$mpiexec" --oversubscribe --allow-run-as-root --mca mpi_yield_when_idle 1 -np "$n" "$@"; }
 # same_index A B: "same" when both indexes export the same items in the same
@@ -176,5 +169,4 @@ cmp -s "$tmp/e1.npy" "$tmp/e2.npy"; check "embed .npy: 2 ranks = 1 process, bit 
 ranks 2 "$bin" "${embed[@]}" -o "$tmp/e2.jsonl" >/dev/null 2>&1
 cmp -s "$tmp/e1.jsonl" "$tmp/e2.jsonl"; check "embed JSON lines: 2 ranks = 1 process" 0 $?
 
-echo "cli_mpi_index: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -10,21 +10,15 @@
 #  - a batch that does not split over the ranks fails fast on every rank.
 # Ranks differ from one process only in the order of float32 sums.
 set -u
-bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
+source "$(dirname "$0")/common.sh"
 mpiexec=${CLIP_MPIEXEC:-mpirun}
-fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
-[ -f "$fixtures/MANIFEST.json" ] || { echo "FATAL: fixtures not found at '$fixtures'" >&2; exit 1; }
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
   echo "FATAL: Fashion-MNIST missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 tests_dir=$(dirname "$bin")/tests
 grad_helper=${CLIP_TEST_GRAD:-$tests_dir/test_grad}
 dist_helper=${CLIP_TEST_DIST:-$tests_dir/test_dist}
 for h in "$grad_helper" "$dist_helper"; do [ -x "$h" ] || { echo "FATAL: helper $h not built" >&2; exit 1; }; done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli_mpi_train.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 export CLIP_VOCAB=$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz
-passed=0 failed=0
-check() { if [ "$2" == "$3" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2; fi; }
 # Oversubscribed ranks yield instead of spinning; root is allowed in CI containers.
 ranks() { local n=$1; shift; timeout 300 "$mpiexec" --oversubscribe --allow-run-as-root --mca mpi_yield_when_idle 1 -np "$n" "$@"; }
 
@@ -116,5 +110,4 @@ status=$?
 [ "$status" -ne 0 ] && [ "$status" -ne 124 ]; check "batch 63 on 2 ranks fails (exit $status), no hang" 0 $?
 grep -q "multiple of the 2 ranks" "$tmp/odd.out"; check "the error says why" 0 $?
 
-echo "cli_mpi_train: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -3,34 +3,9 @@
 # JSON forms, standard input, --decode, --no-truncate and the error for a
 # missing vocabulary. Fails (exit 1) on any mismatch.
 set -u
-bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
-fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
-if [ ! -f "$fixtures/MANIFEST.json" ]; then
-  echo "FATAL: fixtures not found at '$fixtures' (set CLIP_FIXTURES)" >&2
-  exit 1
-fi
+source "$(dirname "$0")/common.sh"
 vocab="$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz"
 cases="$fixtures/tokenizer/cases.jsonl"
-tmp=$(mktemp -d "${CLIP_TEST_TMP:-${TMPDIR:-/tmp}}/cli_tokenize.XXXXXX" 2>/dev/null || mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-check() { # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2
-  fi
-}
-
-contains() { # contains NAME NEEDLE HAYSTACK
-  case "$3" in
-    *"$2"*) passed=$((passed + 1)) ;;
-    *) failed=$((failed + 1)); printf 'FAIL %s: no "%s" in:\n  %s\n' "$1" "$2" "$3" >&2 ;;
-  esac
-}
 
 case_field() { # case_field INDEX FIELD -> the raw JSON value
   sed -n "$(($1 + 1))p" "$cases" | sed "s/.*\"$2\": \(\[[^]]*\]\|\"[^\"]*\"\|true\|false\).*/\1/"
@@ -89,5 +64,4 @@ out=$("$bin" tokenize --help)
 check "--help exit code" 0 "$?"
 contains "--help mentions --decode" "--decode" "$out"
 
-echo "cli_tokenize: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,16 +4,10 @@
 # with exactly the same model file as the uninterrupted run. Also checks
 # the run folder's contents and that the trained model loads everywhere.
 set -u
-bin=${CLIP_BIN:?CLIP_BIN must name the clip binary}
-fixtures=${CLIP_FIXTURES:-${CLIP_FIXTURES_DEFAULT:-}}
-[ -f "$fixtures/MANIFEST.json" ] || { echo "FATAL: fixtures not found at '$fixtures'" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
   echo "FATAL: Fashion-MNIST missing (apt-get install dataset-fashion-mnist; scripts/install-deps.sh does)" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli_train.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() { if [ "$2" == "$3" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$3" >&2; fi; }
 
 cat > "$tmp/arch.json" <<'JSON'
 {"embed_dim": 32, "image_resolution": 28, "vision_layers": 1, "vision_width": 32, "vision_patch_size": 7,
@@ -100,5 +94,4 @@ if "$bin" --version | grep -q "MPI: no"; then
   grep -q "built without MPI" "$tmp/mpi.out"; check "the error names the missing MPI" 0 $?
 fi
 
-echo "cli_train: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
