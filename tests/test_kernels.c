@@ -122,8 +122,21 @@ static void check_gemm_at(const char *path, const nn_ctx *ctx, case_shape s, nn_
     float *c0 = malloc((size_t)M * N * sizeof(float));
     memcpy(c0, c, (size_t)M * N * sizeof(float));
     /* IN_OUT: B [K, N]; OUT_IN: B [N, K]. */
-    nn_gemm_at(ctx, M, N, K, at, lda, b, layout == NN_IN_OUT ? N : K, layout, 1.0f, c, N);
-    int bad = 0;
+    float *sums = rand_floats((size_t)M), *sums0 = malloc((size_t)M * sizeof(float));
+    memcpy(sums0, sums, (size_t)M * sizeof(float));
+    nn_gemm_at(ctx, M, N, K, at, lda, b, layout == NN_IN_OUT ? N : K, layout, 1.0f, c, N, sums);
+    int bad = 0, bad_sums = 0;
+    for (int i = 0; i < M; i++) { /* the row sums of A (columns of At), added */
+        double acc = sums0[i], mag = fabs(acc);
+        for (int k = 0; k < K; k++) {
+            acc += at[(size_t)k * lda + i];
+            mag += fabs(at[(size_t)k * lda + i]);
+        }
+        if (!close_enough(sums[i], acc, mag, 1)) bad_sums++;
+    }
+    CHECK(bad_sums == 0, "%s gemm_at row sums M=%d K=%d: %d bad", path, M, K, bad_sums);
+    free(sums);
+    free(sums0);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double acc = c0[(size_t)i * N + j], mag = fabs(acc);

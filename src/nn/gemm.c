@@ -23,6 +23,7 @@ typedef struct gemm_plan {
     int M, N, K;
     const float *A;
     int lda, a_transposed; /* a_transposed: A is given as A^T [K, M] */
+    float *a_row_sums;     /* with a_transposed: += the sums of A's rows, or NULL */
     const float *Ap; /* all tiles; tile t at Ap + tile_start(t) * K */
     float *Ap_out;   /* where pack_a_task writes them */
     const float *Bp;
@@ -44,7 +45,8 @@ static void pack_a_task(void *raw, int task, int thread) {
     for (int t = t0; t < t1; t++) {
         int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
         if (p->a_transposed)
-            nn_pack_a_tile_transposed(r1 - r0, p->K, p->A + r0, p->lda, p->Ap_out + (size_t)r0 * p->K);
+            nn_pack_a_tile_transposed(r1 - r0, p->K, p->A + r0, p->lda, p->Ap_out + (size_t)r0 * p->K,
+                                      p->a_row_sums ? p->a_row_sums + r0 : NULL);
         else
             nn_pack_a_tile(r1 - r0, p->K, p->A + (size_t)r0 * p->lda, p->lda, p->Ap_out + (size_t)r0 * p->K);
     }
@@ -127,6 +129,7 @@ static void plan_blocks(gemm_plan *p, int threads) {
 typedef struct gemm_ops {
     const float *A;
     int lda, a_is_weight, a_transposed;
+    float *a_row_sums;
     const float *B;
     int ldb, b_is_weight;
     nn_weight_layout layout;
@@ -156,6 +159,7 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
     const nn_kernels *k = nn_kernels_active();
     if (k->use_blas && o->a_transposed) {
         nn_blas_gemm_at(M, N, K, o->A, o->lda, o->B, o->ldb, o->layout, ep->beta, C, ldc);
+        if (o->a_row_sums) nn_add_column_sums(o->A, K, M, o->lda, o->a_row_sums);
         return;
     }
     if (k->use_blas && !o->pack_b) {
@@ -165,7 +169,7 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
     if (k->use_blas) k = &nn_kernels_generic; /* a custom packing needs the tiles */
     int threads = clip_pool_size(ctx->pool);
     gemm_plan p = {.k = k, .M = M, .N = N, .K = K, .A = o->A, .lda = o->lda, .a_transposed = o->a_transposed,
-                   .C = C, .ldc = ldc, .ep = ep};
+                   .a_row_sums = o->a_row_sums, .C = C, .ldc = ldc, .ep = ep};
     plan_blocks(&p, threads);
 
     nn_state *s = ctx->state;
@@ -222,9 +226,10 @@ void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, co
 }
 
 void nn_gemm_at(const nn_ctx *ctx, int M, int N, int K, const float *At, int lda, const float *B, int ldb,
-                nn_weight_layout b_layout, float beta, float *C, int ldc) {
+                nn_weight_layout b_layout, float beta, float *C, int ldc, float *a_row_sums) {
     nn_epilogue ep = {.alpha = 1.0f, .beta = beta};
-    gemm_ops o = {.A = At, .lda = lda, .a_transposed = 1, .B = B, .ldb = ldb, .layout = b_layout};
+    gemm_ops o = {.A = At, .lda = lda, .a_transposed = 1, .a_row_sums = a_row_sums, .B = B, .ldb = ldb,
+                  .layout = b_layout};
     gemm_run(ctx, M, N, K, &o, &ep, C, ldc);
 }
 

@@ -94,8 +94,11 @@ void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed);
 /* All tiles of A [M, K] (nn_tile_start's split), tile t at row_start * K. */
 void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float *packed);
 /* The same tile from A given transposed: At [K, M] (stride lda), already
- * offset to the tile's first row. */
-void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed);
+ * offset to the tile's first row; with `sums` (offset likewise), the tile
+ * rows' sums over K are added into it. */
+void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed, float *sums);
+/* sums[c] += sum over the rows of x[r, c] (double accumulation, row order). */
+void nn_add_column_sums(const float *x, int rows, int cols, int ld, float *sums);
 
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */

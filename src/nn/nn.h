@@ -55,16 +55,19 @@ void nn_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda,
 
 /* nn_gemm with A given transposed: C[M,N] = At^T . B + beta * C, At [K, M]
  * (lda >= M). The weight gradients of training (dW = dY^T X) read their
- * activations this way, so they are never transposed in memory. */
+ * activations this way, so they are never transposed in memory. With
+ * a_row_sums (or NULL), the sums of A's rows are added into it [M]: the
+ * bias gradient (dY's column sums), from the packing pass. */
 void nn_gemm_at(const nn_ctx *ctx, int M, int N, int K, const float *At, int lda, const float *B, int ldb,
-                nn_weight_layout b_layout, float beta, float *C, int ldc);
+                nn_weight_layout b_layout, float beta, float *C, int ldc, float *a_row_sums);
 
 /* nn_gemm (a_transposed = 0) or nn_gemm_at (1) at the context's precision:
  * with weight_dtype NN_BF16 both operands are rounded to bf16 and summed in
  * float32, the products of mixed-precision training; otherwise float32.
- * bf16 needs a dense B and beta 0 or 1 (else it runs in float32). */
+ * bf16 needs a dense B and beta 0 or 1 (else it runs in float32).
+ * a_row_sums as nn_gemm_at's (transposed A only; NULL otherwise). */
 void nn_gemm_mixed(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, int a_transposed, const float *B,
-                   int ldb, nn_weight_layout b_layout, float beta, float *C, int ldc);
+                   int ldb, nn_weight_layout b_layout, float beta, float *C, int ldc, float *a_row_sums);
 
 /* y[M,N] = act(x[M,K] W + bias) (+ residual), all in the product's
  * epilogue. `residual` may equal `y` (in-place residual add). `w` is a
@@ -117,6 +120,9 @@ void nn_avgpool(const nn_ctx *ctx, const float *x, int B, int C, int H, int W, i
 
 /* In-place activation over n values. */
 void nn_quickgelu(float *x, size_t n);
+/* y = QuickGELU(x) over n values, across the pool, x kept (training needs
+ * both): one pass over memory instead of a copy and an in-place pass. */
+void nn_quickgelu_to(const nn_ctx *ctx, const float *x, float *y, size_t n);
 /* Softmax of one row in place. */
 void nn_softmax_row(float *x, int n);
 

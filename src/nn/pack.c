@@ -58,13 +58,16 @@ void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float
 
 /* A^T [K, M] holds each packed k-row contiguously: one short copy per k.
  * Copies of a constant size compile to a few vector moves; a library
- * memcpy call per 56-byte row cost more than the copying. */
+ * memcpy call per 56-byte row cost more than the copying. With `sums`, the
+ * rows' sums (over K, in double, in k order) are added into it while the
+ * values pass by: a bias gradient for free with its weight gradient. */
 #define PACK_ROWS_OF(n)                                                                                 \
     case n:                                                                                             \
         for (int k = 0; k < K; k++, packed += n) memcpy(packed, At + (size_t)k * lda, n * sizeof(float)); \
-        return;
+        break;
 
-void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed) {
+void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed, float *sums) {
+    float *start = packed;
     switch (mr) {
         PACK_ROWS_OF(16)
         PACK_ROWS_OF(14)
@@ -75,5 +78,20 @@ void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *p
     default:
         for (int k = 0; k < K; k++, packed += mr)
             for (int i = 0; i < mr; i++) packed[i] = At[(size_t)k * lda + i];
+    }
+    if (!sums) return;
+    double acc[16] = {0};
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < mr; i++) acc[i] += start[(size_t)k * mr + i];
+    for (int i = 0; i < mr; i++) sums[i] += (float)acc[i];
+}
+
+void nn_add_column_sums(const float *x, int rows, int cols, int ld, float *sums) {
+    for (int c0 = 0; c0 < cols; c0 += 16) {
+        int n = cols - c0 < 16 ? cols - c0 : 16;
+        double acc[16] = {0};
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++) acc[i] += x[(size_t)r * ld + c0 + i];
+        for (int i = 0; i < n; i++) sums[c0 + i] += (float)acc[i];
     }
 }

@@ -73,15 +73,20 @@ void tr_linear_backward(const nn_ctx *ctx, const float *x, int M, int K, const f
         /* dx[M,K] = dy[M,N] . (W as [N,K]): [N,K] storage read as [K_inner, N_out]
          * is IN_OUT; [K,N] storage is OUT_IN. */
         if (layout == NN_OUT_IN)
-            nn_gemm_mixed(ctx, M, K, N, dy, N, 0, w, K, NN_IN_OUT, beta_dx, dx, K);
+            nn_gemm_mixed(ctx, M, K, N, dy, N, 0, w, K, NN_IN_OUT, beta_dx, dx, K, NULL);
         else
-            nn_gemm_mixed(ctx, M, K, N, dy, N, 0, w, N, NN_OUT_IN, beta_dx, dx, K);
+            nn_gemm_mixed(ctx, M, K, N, dy, N, 0, w, N, NN_OUT_IN, beta_dx, dx, K, NULL);
     }
+    /* [N, K] weights read dy transposed for their gradient, and the bias
+     * gradient (dy's column sums) comes out of that same pass. */
+    int db_done = 0;
     if (dw) {
-        if (layout == NN_OUT_IN) /* dW[N,K] += dy^T x */
-            nn_gemm_mixed(ctx, N, K, M, dy, N, 1, x, K, NN_IN_OUT, 1.0f, dw, K);
-        else /* dW[K,N] += x^T dy */
-            nn_gemm_mixed(ctx, K, N, M, x, K, 1, dy, N, NN_IN_OUT, 1.0f, dw, N);
+        if (layout == NN_OUT_IN) { /* dW[N,K] += dy^T x */
+            nn_gemm_mixed(ctx, N, K, M, dy, N, 1, x, K, NN_IN_OUT, 1.0f, dw, K, db);
+            db_done = db != NULL;
+        } else { /* dW[K,N] += x^T dy */
+            nn_gemm_mixed(ctx, K, N, M, x, K, 1, dy, N, NN_IN_OUT, 1.0f, dw, N, NULL);
+        }
     }
-    if (db) tr_column_sums(ctx, dy, M, N, db);
+    if (db && !db_done) tr_column_sums(ctx, dy, M, N, db);
 }

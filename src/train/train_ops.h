@@ -36,8 +36,8 @@ void tr_layernorm_backward(const nn_ctx *ctx, const float *x, int rows, int dim,
 void tr_attention_backward(const nn_ctx *ctx, const float *qkv, int B, int L, int W, int heads, int causal,
                            const float *dout, float *dqkv);
 
-/* d[i] *= QuickGELU'(u[i]), in place. */
-void tr_quickgelu_backward(const nn_ctx *ctx, const float *u, float *d, size_t n);
+/* d[i] *= QuickGELU'(u[i]), in place; g = QuickGELU(u), the forward's output. */
+void tr_quickgelu_backward(const nn_ctx *ctx, const float *u, const float *g, float *d, size_t n);
 
 /* Convolution backward (no bias), x [B, Cin, H, W], dy [B, Cout, Ho, Wo]:
  * dweight += dy (x) im2col(x); dx = col2im(W^T dy) when dx is not NULL.

@@ -81,8 +81,7 @@ clip_status transformer_train_forward(const nn_ctx *ctx, const transformer *t, f
         memcpy(s.x_mid, x, row_bytes);
         nn_layernorm(ctx, x, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
         nn_linear(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, mlp, blk->fc_bias, NN_ACT_NONE, NULL, s.u);
-        memcpy(g, s.u, (size_t)rows * mlp * sizeof(float));
-        nn_quickgelu(g, (size_t)rows * mlp);
+        nn_quickgelu_to(ctx, s.u, g, (size_t)rows * mlp);
         nn_linear(ctx, g, rows, mlp, blk->proj_weight, NN_OUT_IN, W, blk->proj_bias, NN_ACT_NONE, x, x);
     }
     free(work);
@@ -105,11 +104,10 @@ clip_status transformer_train_backward(const nn_ctx *ctx, const transformer *t, 
         block_saved s = saved_block(c, i);
 
         /* MLP: x += c_proj(QuickGELU(c_fc(ln_2(x_mid)))) */
-        memcpy(g, s.u, (size_t)rows * mlp * sizeof(float));
-        nn_quickgelu(g, (size_t)rows * mlp);
+        nn_quickgelu_to(ctx, s.u, g, (size_t)rows * mlp);
         tr_linear_backward(ctx, g, rows, mlp, blk->proj_weight, NN_OUT_IN, W, dx, dg, 0.0f, gr->proj_weight,
                            gr->proj_bias);
-        tr_quickgelu_backward(ctx, s.u, dg, (size_t)rows * mlp);
+        tr_quickgelu_backward(ctx, s.u, g, dg, (size_t)rows * mlp);
         nn_layernorm(ctx, s.x_mid, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
         tr_linear_backward(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, mlp, dg, dh, 0.0f, gr->fc_weight, gr->fc_bias);
         tr_layernorm_backward(ctx, s.x_mid, rows, W, blk->ln_2_weight, eps, dh, dx, 1.0f, gr->ln_2_weight,
