@@ -69,20 +69,22 @@ clip_status transformer_train_forward(const nn_ctx *ctx, const transformer *t, f
     }
     *c = (transformer_cache){B, L, W, mlp, t->layers, per_block, c->arena};
     float *h = work, *g = h + (size_t)rows * W, *scratch = g + (size_t)rows * mlp;
-    size_t row_bytes = (size_t)rows * W * sizeof(float);
+    /* The residual stream is written straight into the buffers the
+     * backward keeps (each block's x_in and x_mid), the last block's output
+     * into x: no copies of it. */
+    if (t->layers > 0) memcpy(saved_block(c, 0).x_in, x, (size_t)rows * W * sizeof(float));
     for (int i = 0; i < t->layers; i++) {
         const transformer_block *blk = &t->blocks[i];
         block_saved s = saved_block(c, i);
-        memcpy(s.x_in, x, row_bytes);
-        nn_layernorm(ctx, x, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
+        float *next = i + 1 < t->layers ? saved_block(c, i + 1).x_in : x;
+        nn_layernorm(ctx, s.x_in, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
         nn_linear(ctx, h, rows, W, blk->q_weight, NN_OUT_IN, 3 * W, blk->q_bias, NN_ACT_NONE, NULL, s.qkv);
         nn_attention(ctx, s.qkv, s.qkv + W, s.qkv + 2 * W, 3 * W, B, L, W, t->heads, causal, scratch, s.attn);
-        nn_linear(ctx, s.attn, rows, W, blk->out_weight, NN_OUT_IN, W, blk->out_bias, NN_ACT_NONE, x, x);
-        memcpy(s.x_mid, x, row_bytes);
-        nn_layernorm(ctx, x, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
+        nn_linear(ctx, s.attn, rows, W, blk->out_weight, NN_OUT_IN, W, blk->out_bias, NN_ACT_NONE, s.x_in, s.x_mid);
+        nn_layernorm(ctx, s.x_mid, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
         nn_linear(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, mlp, blk->fc_bias, NN_ACT_NONE, NULL, s.u);
         nn_quickgelu_to(ctx, s.u, g, (size_t)rows * mlp);
-        nn_linear(ctx, g, rows, mlp, blk->proj_weight, NN_OUT_IN, W, blk->proj_bias, NN_ACT_NONE, x, x);
+        nn_linear(ctx, g, rows, mlp, blk->proj_weight, NN_OUT_IN, W, blk->proj_bias, NN_ACT_NONE, s.x_mid, next);
     }
     free(work);
     *out = c;
