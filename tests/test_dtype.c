@@ -122,6 +122,33 @@ static void check_linear(const char *kernel, nn_dtype d, int M, int N, int K, nn
     free(ref);
 }
 
+/* Mixed-precision training's product with A given transposed (a weight
+ * gradient dW += dY^T X in bf16): both operands rounded to bf16, float32
+ * sums, C accumulated; and the bias gradient, A's row sums, exact. */
+static void check_gemm_mixed_at(const char *kernel, int M, int N, int K, int threads) {
+    int lda = M + 5;
+    float *at = rand_floats((size_t)K * lda, 1.0f), *b = rand_floats((size_t)K * N, 1.0f);
+    float *c = rand_floats((size_t)M * N, 1.0f), *sums = rand_floats((size_t)M, 1.0f);
+    double *ref = malloc((size_t)M * N * sizeof(double)), *ref_sums = malloc((size_t)M * sizeof(double));
+    for (int i = 0; i < M; i++) {
+        ref_sums[i] = sums[i];
+        for (int k = 0; k < K; k++) ref_sums[i] += at[(size_t)k * lda + i];
+        for (int j = 0; j < N; j++) {
+            double acc = c[(size_t)i * N + j];
+            for (int k = 0; k < K; k++) acc += ref_bf16(at[(size_t)k * lda + i]) * ref_bf16(b[(size_t)k * N + j]);
+            ref[(size_t)i * N + j] = acc;
+        }
+    }
+    nn_ctx ctx = {.pool = clip_pool_create(threads), .weight_dtype = NN_BF16};
+    nn_gemm_mixed(&ctx, M, N, K, at, lda, 1, b, N, NN_IN_OUT, 1.0f, c, N, sums);
+    double err = rel_error(c, ref, (size_t)M * N), sums_err = rel_error(sums, ref_sums, (size_t)M);
+    CHECK(err < 2e-5, "%s bf16 gemm_mixed A^T M=%d N=%d K=%d threads=%d: rel error %.3g", kernel, M, N, K, threads,
+          err);
+    CHECK(sums_err < 1e-6, "%s bf16 gemm_mixed A^T row sums M=%d K=%d: rel error %.3g", kernel, M, K, sums_err);
+    clip_pool_destroy(ctx.pool);
+    free(at), free(b), free(c), free(sums), free(ref), free(ref_sums);
+}
+
 /* conv + batch norm + ReLU against im2col rows through reference_linear. */
 static void check_conv(const char *kernel, nn_dtype d) {
     int B = 2, Cin = 5, H = 9, W = 9, Cout = 40, k = 3, stride = 2, pad = 1;
@@ -182,6 +209,8 @@ static void check_kernels(void) {
             check_linear(names[i], d, 17, 64, 27, NN_IN_OUT, 3, 0);
             check_conv(names[i], d);
         }
+        check_gemm_mixed_at(names[i], 37, 45, 70, 1); /* odd sizes: partial gathers and panels */
+        check_gemm_mixed_at(names[i], 64, 96, 333, 2);
     }
     nn_qkernels_force(NULL);
 }

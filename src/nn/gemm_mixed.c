@@ -1,7 +1,6 @@
 /* The products of mixed-precision training: nn_gemm / nn_gemm_at when the
  * context computes in float32, and the bf16 path of qgemm.c (both operands
  * rounded to bf16, sums in float32) when its weight_dtype is NN_BF16. */
-#include "nn/kernels.h"
 #include "nn/qkernels.h"
 
 typedef struct transposed_rows {
@@ -14,12 +13,8 @@ typedef struct transposed_rows {
  * contiguous values, so the reads run along At's rows. */
 static void gather_transposed(const void *raw, int i0, int n, float *out) {
     const transposed_rows *t = raw;
-    for (int k = 0; k < t->K; k++) {
-        const float *src = t->At + (size_t)k * t->lda + i0;
-        for (int r = 0; r < n; r++) out[(size_t)r * t->K + k] = src[r];
-    }
     /* Each row is gathered once (the quantiser's tasks split the rows). */
-    if (t->row_sums) nn_add_column_sums(t->At + i0, t->K, n, t->lda, t->row_sums + i0);
+    nn_qkernels_active()->gather_columns(t->At + i0, t->lda, t->K, n, out, t->row_sums ? t->row_sums + i0 : NULL);
 }
 
 void nn_gemm_mixed(const nn_ctx *ctx, int M, int N, int K, const float *A, int lda, int a_transposed, const float *B,

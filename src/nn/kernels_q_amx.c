@@ -101,7 +101,7 @@ static void int8_block(const nn_qblock_args *a) {
 }
 
 const nn_qkernels nn_qkernels_amx = {"amx", bf16_block, int8_block, nn_q_to_bf16_avx512, nn_q_to_u8_avx512,
-                                     begin, end};
+                                     begin, end, nn_q_pairs_to_bf16_avx512, nn_q_gather_columns_avx512};
 
 #if defined(__clang__)
 #pragma clang attribute pop

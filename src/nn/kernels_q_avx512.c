@@ -100,6 +100,68 @@ void nn_q_to_bf16_avx512(const float *x, int n, uint16_t *out) {
     }
 }
 
+/* Two rows converted in one instruction (vcvtne2ps2bf16: the second
+ * operand's values become the low words), then interleaved word by word. */
+void nn_q_pairs_to_bf16_avx512(const float *r0, const float *r1, int n, uint16_t *out) {
+    static const uint16_t interleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                            8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    __mmask16 m = tail_mask(n);
+    __m512 a = _mm512_maskz_loadu_ps(m, r0);
+    __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+    _mm512_storeu_si512(out, _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), both));
+}
+
+/* 16 x 16 floats transposed in registers (unpack by 32 and 64 bits, then
+ * 128-bit lane shuffles). */
+INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* u[4i + j] holds, in each 128-bit lane L, element j of rows 4i..4i+3 of
+     * columns 4L..4L+3; gather the lanes: first pairs of row groups, then quads. */
+    for (int j = 0; j < 4; j++) {
+        __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        r[j] = _mm512_shuffle_f32x4(a, c, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        r[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+}
+
+void nn_q_gather_columns_avx512(const float *At, int lda, int K, int n, float *out, float *sums) {
+    __mmask16 m = tail_mask(n);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        int kn = K - k0 < 16 ? K - k0 : 16;
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            r[i] = i < kn ? _mm512_maskz_loadu_ps(m, At + (size_t)(k0 + i) * lda) : _mm512_setzero_ps();
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(r[i])));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r[i]), 1))));
+        }
+        transpose16(r);
+        __mmask16 km = tail_mask(kn);
+        for (int i = 0; i < n; i++) _mm512_mask_storeu_ps(out + (size_t)i * K + k0, km, r[i]);
+    }
+    if (!sums) return;
+    double acc[16];
+    _mm512_storeu_pd(acc, lo);
+    _mm512_storeu_pd(acc + 8, hi);
+    for (int i = 0; i < n; i++) sums[i] += (float)acc[i];
+}
+
 /* Same rounding as nn_q_to_u8_ref: x * inv in float, to nearest even
  * (vcvtps2dq under the default MXCSR), clamped to [-127, 127]. */
 float nn_q_to_u8_avx512(const float *x, int n, uint8_t *out) {
@@ -118,7 +180,7 @@ float nn_q_to_u8_avx512(const float *x, int n, uint8_t *out) {
 }
 
 const nn_qkernels nn_qkernels_avx512 = {"avx512", bf16_block, int8_block, nn_q_to_bf16_avx512, nn_q_to_u8_avx512,
-                                        NULL, NULL};
+                                        NULL, NULL, nn_q_pairs_to_bf16_avx512, nn_q_gather_columns_avx512};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -11,6 +11,24 @@ void nn_q_to_bf16_ref(const float *x, int n, uint16_t *out) {
     for (int i = 0; i < n; i++) out[i] = nn_bf16_from_f32(x[i]);
 }
 
+void nn_q_pairs_to_bf16_ref(const float *r0, const float *r1, int n, uint16_t *out) {
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = i < n ? nn_bf16_from_f32(r0[i]) : 0;
+        out[2 * i + 1] = i < n && r1 ? nn_bf16_from_f32(r1[i]) : 0;
+    }
+}
+
+void nn_q_gather_columns_ref(const float *At, int lda, int K, int n, float *out, float *sums) {
+    double acc[16] = {0};
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < n; r++) {
+            out[(size_t)r * K + k] = At[(size_t)k * lda + r];
+            acc[r] += At[(size_t)k * lda + r];
+        }
+    if (sums)
+        for (int r = 0; r < n; r++) sums[r] += (float)acc[r];
+}
+
 float nn_q_to_u8_ref(const float *x, int n, uint8_t *out) {
     float max = 0;
     for (int i = 0; i < n; i++) max = fmaxf(max, fabsf(x[i]));
@@ -60,4 +78,4 @@ static void int8_block(const nn_qblock_args *a) {
 }
 
 const nn_qkernels nn_qkernels_generic = {"generic", bf16_block, int8_block, nn_q_to_bf16_ref, nn_q_to_u8_ref,
-                                         NULL, NULL};
+                                         NULL, NULL, nn_q_pairs_to_bf16_ref, nn_q_gather_columns_ref};

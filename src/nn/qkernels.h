@@ -85,6 +85,12 @@ typedef struct nn_qkernels {
     /* Around a task's blocks (AMX tile configuration), or NULL. */
     void (*begin)(void);
     void (*end)(void);
+    /* One pair row of a bf16 sub-tile: out[2i] = bf16(r0[i]), out[2i + 1] =
+     * bf16(r1[i]) (0 when r1 is NULL) for i < n <= 16, zeros up to 16 pairs. */
+    void (*pairs_to_bf16)(const float *r0, const float *r1, int n, uint16_t *out);
+    /* Columns i0 .. i0+n-1 (n <= 16) of At [K, lda] as rows: out[r][k] =
+     * At[k][i0 + r] (out [n][K]); with sums, adds each column's sum. */
+    void (*gather_columns)(const float *At, int lda, int K, int n, float *out, float *sums);
 } nn_qkernels;
 
 extern const nn_qkernels nn_qkernels_generic;
@@ -96,6 +102,10 @@ extern const nn_qkernels nn_qkernels_amx;
 void nn_q_to_bf16_ref(const float *x, int n, uint16_t *out);
 float nn_q_to_u8_ref(const float *x, int n, uint8_t *out);
 void nn_q_to_bf16_avx512(const float *x, int n, uint16_t *out);
+void nn_q_pairs_to_bf16_ref(const float *r0, const float *r1, int n, uint16_t *out);
+void nn_q_pairs_to_bf16_avx512(const float *r0, const float *r1, int n, uint16_t *out);
+void nn_q_gather_columns_ref(const float *At, int lda, int K, int n, float *out, float *sums);
+void nn_q_gather_columns_avx512(const float *At, int lda, int K, int n, float *out, float *sums);
 float nn_q_to_u8_avx512(const float *x, int n, uint8_t *out);
 
 /* The table in use: CLIP_NN_KERNEL=amx|avx512 picks one (avx512 = the

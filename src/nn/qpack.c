@@ -74,18 +74,16 @@ static void pack_panel_bf16(const pack_job *j, int p, uint8_t *panel) {
     uint16_t *out = (uint16_t *)panel;
     enum { PAIR_ROW = 32, SUBTILE = NN_Q_SUBTILE_BYTES / 2, KB = 32 };
     if (j->layout == NN_IN_OUT) {
+        const nn_qkernels *qk = nn_qkernels_active();
         for (int k = 0; k < q->Kpad; k += 2) {
             int blk = k / KB, pair = (k % KB) / 2;
             const float *r0 = k < K ? j->w + (size_t)k * j->ld + n0 : NULL;
             const float *r1 = k + 1 < K ? j->w + (size_t)(k + 1) * j->ld + n0 : NULL;
             for (int sub = 0; sub < 2; sub++) {
                 uint16_t *dst = out + ((size_t)blk * 2 + sub) * SUBTILE + (size_t)pair * PAIR_ROW;
-                for (int c = 0; c < 16; c++) {
-                    int col = sub * 16 + c;
-                    int ok = col < cols;
-                    dst[2 * c] = ok && r0 ? nn_bf16_from_f32(r0[col]) : 0;
-                    dst[2 * c + 1] = ok && r1 ? nn_bf16_from_f32(r1[col]) : 0;
-                }
+                int n = cols - sub * 16 < 16 ? cols - sub * 16 : 16;
+                if (!r0 || n <= 0) memset(dst, 0, PAIR_ROW * sizeof *dst);
+                else qk->pairs_to_bf16(r0 + sub * 16, r1 ? r1 + sub * 16 : NULL, n, dst);
             }
         }
         return;
