@@ -5,8 +5,10 @@
 # from run to run), same batch, same captions, 1 thread, then the median of
 # --runs runs and clip.c's ratio to PyTorch. See docs/training.md, "Speed".
 #
-#   bash bench/compare_train.sh [--runs 3] [--configs LIST] [--quick] [--threads 1]
+#   bash bench/compare_train.sh [--runs 3] [--configs LIST] [--quick] [--threads 1] [--precision f32|bf16]
 #                               [--text-len 77] [--dir /tmp/clip-bench] [--build build-perf]
+# --precision bf16 runs clip.c in mixed precision (bf16 products) against
+# PyTorch in float32, as the issue's mixed-precision target compares them.
 #   bash bench/compare_train.sh --table-only [--configs LIST] [--dir DIR]   # the last run's table again
 #
 # LIST: comma-separated MODEL:BATCH[:ITERS[:WARMUP]], MODEL one of bench_train's
@@ -19,7 +21,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-runs=3 threads=1 text_len=77 dir=/tmp/clip-bench build=$root/build-perf table_only=0
+runs=3 threads=1 text_len=77 dir=/tmp/clip-bench build=$root/build-perf table_only=0 precision=f32
 configs=ViT-B-32:32:1:1,small:32:3:1,small:64:3:1,demo:256:10:2
 while [ $# -gt 0 ]; do
   case $1 in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --quick) configs=small:32:3:1,small:64:3:1,demo:256:10:2; shift ;;
     --threads) threads=$2; shift 2 ;;
     --text-len) text_len=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --table-only) table_only=1; shift ;;
@@ -53,7 +56,7 @@ mkdir -p "$out"
 IFS=, read -r -a list <<<"$configs"
 run_clip() {  # model batch iters warmup file
   "$bench" --dir "$dir" --models "$1" --batch "$2" --iters "$3" --warmup "$4" --threads "$threads" \
-    --text-len "$text_len" >"$5" 2>"$5.err"
+    --text-len "$text_len" --precision "$precision" >"$5" 2>"$5.err"
   sed -n '/^[^ ]/p;/forward+backward:/p;/samples\/s/p;/peak RSS/p' "$5" | sed 's/^/  clip.c  | /'
 }
 run_torch() {
@@ -79,7 +82,8 @@ done
 fi
 
 echo
-echo "== samples/s of a whole training step, median of the runs, $threads thread(s); clip.c's ratio to PyTorch"
+echo "== samples/s of a whole training step, median of the runs, $threads thread(s); clip.c ($precision) against"
+echo "   PyTorch (float32): clip.c's ratio"
 echo "   (paired: the median of the runs' own ratios, each clip.c run against the PyTorch run beside it)"
 "$python" - "$out" "$configs" <<'EOF'
 import glob, json, re, statistics, sys
