@@ -3,9 +3,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "nn/nn.h"
 
 typedef enum edit { KEEP, DROP, RESHAPE_TO_63, PREFIX_MODULE, TO_F16, TO_BF16 } edit;
 
@@ -129,6 +132,57 @@ static void half_precision_copies(const float *reference_image, const float *ref
     }
 }
 
+/* Out of memory mid-pass: in a child whose address space is capped just
+ * above what it already uses, a batch whose activations and scratch cannot
+ * fit must come back as CLIP_ERR_NO_MEMORY (from whichever allocation fails
+ * first, the ops' scratch included), not a crash. AddressSanitizer reserves
+ * terabytes of shadow memory, so the cap cannot be applied under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+static void test_out_of_memory(clip_model *model, const float *one_image) {
+#ifdef UNDER_ASAN
+    (void)model, (void)one_image;
+    printf("  out-of-memory pass: not under AddressSanitizer\n");
+#else
+    enum { N = 256 };
+    size_t per = (size_t)3 * 224 * 224;
+    float *pixels = malloc(N * per * sizeof(float)), *features = malloc(N * 64 * sizeof(float));
+    if (!pixels || !features) {
+        CHECK(0, "out-of-memory test: cannot set up");
+        free(pixels), free(features);
+        return;
+    }
+    for (int i = 0; i < N; i++) memcpy(pixels + i * per, one_image, per * sizeof(float));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1) _exit(3);
+        fclose(statm);
+        struct rlimit cap = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (4u << 20), RLIM_INFINITY};
+        cap.rlim_max = cap.rlim_cur;
+        if (setrlimit(RLIMIT_AS, &cap) != 0) _exit(4);
+        clip_status st = clip_encode_image(model, pixels, N, features);
+        if (st != CLIP_ERR_NO_MEMORY) fprintf(stderr, "  child: status %d: %s\n", (int)st, st ? clip_last_error() : "");
+        else printf("  out-of-memory pass: %s\n", clip_last_error());
+        _exit(st == CLIP_ERR_NO_MEMORY ? 0 : 5);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "a batch of %d with 4 MiB to spare: expected CLIP_ERR_NO_MEMORY, child %s %d", N,
+          WIFEXITED(status) ? "exited" : "killed by signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    free(pixels);
+    free(features);
+#endif
+}
+
 int main(void) {
     /* The float32 original is mapped, not copied. */
     clip_model *model;
@@ -147,6 +201,11 @@ int main(void) {
     float image[64], text[64], image2[64], text2[64];
     clip_encode_image(model, pixels, 1, image);
     clip_encode_text(model, tokens, 1, text);
+    test_out_of_memory(model, pixels);
+    /* An op failure noted by an earlier, unrelated chain is not this pass's. */
+    nn_note_failure(1 << 20);
+    CHECK(clip_encode_image(model, pixels, 1, image2) == CLIP_OK && nn_take_failure() == 0,
+          "a stale op failure was reported: %s", clip_last_error());
 
     /* module. prefix: identical results. */
     const char *prefixed = scratch("prefixed.safetensors");

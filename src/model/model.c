@@ -213,13 +213,23 @@ void model_tokenizer_lock(clip_model *model, int lock) {
     else pthread_mutex_unlock(&model->tokenizer_lock);
 }
 
+/* An op that could not allocate its scratch left its outputs unwritten. */
+static clip_status ops_status(const char *tower, int n) {
+    size_t bytes = nn_take_failure();
+    if (!bytes) return CLIP_OK;
+    return clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory (%zu MiB of scratch) for a batch of %d", tower,
+                     (bytes + (1u << 20) - 1) >> 20, n);
+}
+
 clip_status clip_encode_image_traced(clip_model *model, const float *pixels, int n, float *features,
                                      const clip_trace *trace) {
     if (!model || (!pixels && n > 0) || (!features && n > 0) || n < 0)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_encode_image: bad arguments");
     if (n == 0) return CLIP_OK;
-    return model->info.vision_kind == CLIP_VISION_VIT ? vit_forward(model, pixels, n, features, trace)
-                                                       : resnet_forward(model, pixels, n, features, trace);
+    nn_take_failure();
+    clip_status st = model->info.vision_kind == CLIP_VISION_VIT ? vit_forward(model, pixels, n, features, trace)
+                                                                : resnet_forward(model, pixels, n, features, trace);
+    return st == CLIP_OK ? ops_status("image tower", n) : st;
 }
 
 clip_status clip_encode_text_traced(clip_model *model, const int32_t *tokens, int n, float *features,
@@ -227,7 +237,9 @@ clip_status clip_encode_text_traced(clip_model *model, const int32_t *tokens, in
     if (!model || (!tokens && n > 0) || (!features && n > 0) || n < 0)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "clip_encode_text: bad arguments");
     if (n == 0) return CLIP_OK;
-    return text_forward(model, tokens, n, features, trace, full_context);
+    nn_take_failure();
+    clip_status st = text_forward(model, tokens, n, features, trace, full_context);
+    return st == CLIP_OK ? ops_status("text tower", n) : st;
 }
 
 clip_status clip_encode_image(clip_model *model, const float *pixels, int n, float *features) {

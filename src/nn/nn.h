@@ -118,6 +118,13 @@ void nn_batchnorm_eval(const nn_ctx *ctx, float *x, int B, int C, int HW, const 
 /* AvgPool2d(k) with stride k, x [B, C, H, W] -> y [B, C, H/k, W/k]. */
 void nn_avgpool(const nn_ctx *ctx, const float *x, int B, int C, int H, int W, int k, float *y);
 
+/* An op that cannot allocate its scratch skips its work and records the
+ * failure (nn_note_failure: how many bytes it wanted); whoever runs a chain
+ * of ops checks nn_take_failure afterwards (which also clears it) and
+ * reports CLIP_ERR_NO_MEMORY instead of using the outputs. Per thread. */
+void nn_note_failure(size_t bytes);
+size_t nn_take_failure(void);
+
 /* In-place activation over n values. */
 void nn_quickgelu(float *x, size_t n);
 /* y = QuickGELU(x) over n values, across the pool, x kept (training needs

@@ -84,7 +84,10 @@ void tr_attention_backward(const nn_ctx *ctx, const float *qkv, int B, int L, in
     size_t gemm_scratch = g1 > g2 ? g1 : g2;
     size_t per_thread = ((size_t)3 * L * L + gemm_scratch + 15) / 16 * 16;
     float *scratch = nn_alloc_floats(per_thread * threads);
-    if (!scratch) abort(); /* like the nn ops: no error path; under 1 MiB per thread */
+    if (!scratch) { /* the trainer reports it (nn_take_failure) */
+        nn_note_failure(per_thread * threads * sizeof(float));
+        return;
+    }
     attn_grad_job job = {k, qkv, dout, dqkv, B, L, W, heads, causal, scratch, per_thread, gemm_scratch};
     clip_pool_run(ctx->pool, B * heads, attn_grad_task, &job);
     free(scratch);

@@ -79,7 +79,10 @@ void tr_layernorm_backward(const nn_ctx *ctx, const float *x, int rows, int dim,
                            const float *dy, float *dx, float beta_dx, float *dgamma, float *dbeta) {
     if (rows <= 0) return;
     double *stats = malloc((size_t)rows * 2 * sizeof(double));
-    if (!stats) abort(); /* like the nn ops: no error path, a few KiB */
+    if (!stats) { /* the trainer reports it (nn_take_failure) */
+        nn_note_failure((size_t)rows * 2 * sizeof(double));
+        return;
+    }
     ln_job job = {x, dy, gamma, rows, dim, eps, stats, stats + rows, dx, beta_dx, dgamma, dbeta};
     int row_tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
     clip_pool_run(ctx->pool, row_tasks, stats_task, &job);

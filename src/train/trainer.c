@@ -161,6 +161,7 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
     if (!t || !pixels || !tokens || n < 1)
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "training step: needs pixels, tokens and a batch of at least 1");
     clip_model *m = t->model;
+    nn_take_failure();
     nn_ctx ctx = trainer_ctx(t);
     int E = m->info.embed_dim, world = world_of(t), rank = world > 1 ? dist_rank() : 0;
     int global = n * world;
@@ -199,6 +200,10 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
     resnet_cache_free(caches.resnet);
     text_cache_free(caches.text);
     free(work);
+    size_t failed = nn_take_failure();
+    if (st == CLIP_OK && failed)
+        st = clip_fail(CLIP_ERR_NO_MEMORY, "training step: out of memory (%zu MiB of scratch) for a batch of %d",
+                       (failed + (1u << 20) - 1) >> 20, n);
     return st;
 }
 
