@@ -207,11 +207,53 @@ clip_status clip_trainer_forward_backward_labeled(clip_trainer *t, const float *
     return st;
 }
 
+/* The token embedding's gradient is zero outside the rows of the tokens the
+ * batches used: a few thousand of 49,408 rows, yet 93% of the demo model's
+ * parameters (17% of ViT-B/32's). Only the rows some rank touched travel:
+ * the ranks first add their [rows] flags, then all-reduce those rows packed
+ * together. Rows no rank touched are zero everywhere, so the result equals
+ * the dense all-reduce. */
+static clip_status reduce_rows(train_param *p) {
+    int64_t rows = p->shape[0];
+    size_t width = p->numel / (size_t)rows;
+    float *flags = calloc((size_t)rows, sizeof *flags);
+    if (!flags) return clip_fail(CLIP_ERR_NO_MEMORY, "training: out of memory for the gradient all-reduce");
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = p->grad + (size_t)r * width;
+        for (size_t c = 0; c < width; c++)
+            if (row[c] != 0.0f) {
+                flags[r] = 1.0f;
+                break;
+            }
+    }
+    clip_status st = dist_allreduce_sum_f32(flags, (size_t)rows);
+    size_t used = 0;
+    for (int64_t r = 0; r < rows; r++) used += flags[r] != 0.0f;
+    float *packed = st == CLIP_OK ? malloc((used ? used : 1) * width * sizeof *packed) : NULL;
+    if (st == CLIP_OK && !packed) st = clip_fail(CLIP_ERR_NO_MEMORY, "training: out of memory for the gradient all-reduce");
+    if (st == CLIP_OK) {
+        size_t at = 0;
+        for (int64_t r = 0; r < rows; r++)
+            if (flags[r] != 0.0f) memcpy(packed + at++ * width, p->grad + (size_t)r * width, width * sizeof *packed);
+        st = dist_allreduce_sum_f32(packed, used * width);
+        at = 0;
+        for (int64_t r = 0; st == CLIP_OK && r < rows; r++)
+            if (flags[r] != 0.0f) memcpy(p->grad + (size_t)r * width, packed + at++ * width, width * sizeof *packed);
+    }
+    free(packed);
+    free(flags);
+    return st;
+}
+
 clip_status clip_trainer_reduce_gradients(clip_trainer *t) {
     if (world_of(t) == 1) return CLIP_OK;
     clip_status st = CLIP_OK;
-    for (size_t i = 0; i < t->n_params && st == CLIP_OK; i++)
-        if (t->params[i].grad) st = dist_allreduce_sum_f32(t->params[i].grad, t->params[i].numel);
+    for (size_t i = 0; i < t->n_params && st == CLIP_OK; i++) {
+        train_param *p = &t->params[i];
+        if (!p->grad) continue;
+        if (p->ndim == 2 && strcmp(p->name, "token_embedding.weight") == 0) st = reduce_rows(p);
+        else st = dist_allreduce_sum_f32(p->grad, p->numel);
+    }
     return st;
 }
 
