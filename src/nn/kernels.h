@@ -97,6 +97,14 @@ void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float
  * offset to the tile's first row. */
 void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed);
 
+/* AVX-512 transposing copy (kernels_avx512.c; only where the CPU has it):
+ * dst[k * ds + i] = src[i * ld + k] for i < rows, k < K, and zeros in lanes
+ * rows <= i < lanes (rows <= lanes <= 16). The packers use it when they can;
+ * the packed bytes are the same either way. */
+void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size_t ld, float *dst, int ds);
+/* Whether the packers may call it. */
+int nn_pack_has_avx512(void);
+
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */
 typedef void (*nn_pack_b_fn)(const void *src, const nn_kernels *k, int p0, int p1, float *packed);
