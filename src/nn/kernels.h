@@ -15,7 +15,9 @@
 #include "nn/nn.h"
 
 /* out = act(alpha * A.B * row_scale[row] + row_shift[row] + beta * C_old
- *           + bias[col]) + residual */
+ *           + bias[col]) + residual
+ * or, with residual_first, act(... + bias[col] + residual) (a ResNet
+ * bottleneck's relu(bn(conv3) + identity)). */
 typedef struct nn_epilogue {
     float alpha, beta;
     const float *row_scale, *row_shift; /* both or neither (a folded batch norm) */
@@ -23,6 +25,7 @@ typedef struct nn_epilogue {
     nn_activation act;
     const float *residual; /* [M, N] with stride ldr, or NULL */
     int ldr;
+    int residual_first;
 } nn_epilogue;
 
 /* One tile: mr <= mr_max rows by nr <= panel width columns (the rest of the

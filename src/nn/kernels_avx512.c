@@ -65,8 +65,9 @@ INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask1
     if (rs) v = _mm512_fmadd_ps(v, _mm512_set1_ps(*rs), _mm512_set1_ps(*rh));
     if (ep->beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(ep->beta), _mm512_maskz_loadu_ps(m, c), v);
     if (ep->bias) v = _mm512_add_ps(v, bias);
+    if (res && ep->residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     v = activate512(v, ep->act);
-    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    if (res && !ep->residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     return v;
 }
 

@@ -114,6 +114,13 @@ clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int 
                          const float *weight, int Cout, int kernel, int stride, int pad,
                          const float *mean, const float *var, const float *gamma,
                          const float *beta, float eps, int relu, float *y);
+/* nn_conv2d_bn with a residual added before the ReLU, in the same epilogue:
+ * y = relu(bn(conv(x)) + residual) (ResNet's bottleneck output), residual
+ * [B, Cout, Ho, Wo] (not aliasing y); NULL is nn_conv2d_bn. */
+clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
+                             const float *weight, int Cout, int kernel, int stride, int pad,
+                             const float *mean, const float *var, const float *gamma,
+                             const float *beta, float eps, const float *residual, int relu, float *y);
 static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
     return (in + 2 * pad - kernel) / stride + 1;
 }
