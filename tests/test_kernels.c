@@ -328,6 +328,26 @@ static void check_conv(const char *path, nn_ctx *ctx, int H, int W, int k, int s
     for (size_t i = 0; i < (size_t)B * Cout * Ho * Wo; i++)
         if (fabs(fused[i] - y[i]) > 1e-5 * (1 + fabs(y[i]))) bad++;
     CHECK(bad == 0, "%s conv2d_bn: %d differ from conv2d + batchnorm", path, bad);
+    /* Residual before the ReLU (a bottleneck's output): relu(bn(conv) + r),
+     * against the unfused conv + bn (no ReLU) + add + ReLU. */
+    size_t outs = (size_t)B * Cout * Ho * Wo;
+    /* (not from rand_floats: later checks depend on the generator's sequence) */
+    float *res = malloc(outs * sizeof(float)), *added = malloc(outs * sizeof(float));
+    for (size_t i = 0; i < outs; i++) res[i] = (float)((i * 7919 % 1000) / 500.0 - 1.0);
+    CHECK(nn_conv2d_bn(ctx, x, B, Cin, H, W, w, Cout, k, stride, pad, mean, var, g, be, 1e-5f, 0, fused) == CLIP_OK,
+          "nn_conv2d_bn");
+    CHECK(nn_conv2d_bn_add(ctx, x, B, Cin, H, W, w, Cout, k, stride, pad, mean, var, g, be, 1e-5f, res, 1, added) ==
+              CLIP_OK,
+          "nn_conv2d_bn_add");
+    bad = 0;
+    for (size_t i = 0; i < outs; i++) {
+        float want = fused[i] + res[i];
+        want = want > 0 ? want : 0;
+        if (added[i] != want) bad++;
+    }
+    CHECK(bad == 0, "%s conv2d_bn_add: %d differ from conv2d_bn + residual + relu", path, bad);
+    free(res);
+    free(added);
     free(mean);
     free(var);
     free(g);

@@ -33,54 +33,49 @@ static clip_status stem_forward(const clip_model *model, const conv_bn *cb, cons
     return conv_bn_with(&f32, cb, x, n, H, W, stride, 1, y);
 }
 
+/* Activations of one bottleneck: t1, t2 [n, planes, H, W], the pooled input
+ * [n, Cin, Ho, Wo] and the identity branch [n, 4 planes, Ho, Wo] (with a
+ * downsample). resnet_forward allocates the largest once per call. */
+static size_t bottleneck_floats(const bottleneck *blk, int n, int H, int W) {
+    int planes = blk->conv1.out_channels, Cin = blk->conv1.in_channels, stride = blk->stride;
+    size_t Ho = (size_t)H / stride, Wo = (size_t)W / stride;
+    size_t floats = 2 * (size_t)n * planes * H * W;
+    if (blk->has_downsample) floats += (size_t)n * Cin * Ho * Wo + (size_t)n * blk->conv3.out_channels * Ho * Wo;
+    return floats;
+}
+
+/* out = relu(bn3(conv3(...)) + identity): the residual add and the ReLU
+ * happen in conv3's epilogue. */
 static clip_status bottleneck_forward(const clip_model *model, const bottleneck *blk,
-                                      const float *x, int n, int H, int W, float *out) {
+                                      const float *x, int n, int H, int W, float *work, float *out) {
     int planes = blk->conv1.out_channels, Cin = blk->conv1.in_channels, stride = blk->stride;
     int Ho = H / stride, Wo = W / stride;
     size_t plane_full = (size_t)n * planes * H * W;
-    size_t floats = 2 * plane_full + (blk->has_downsample ? (size_t)n * Cin * Ho * Wo : 0);
-    float *work = malloc(floats * sizeof(float));
-    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     float *t1 = work, *t2 = t1 + plane_full, *pooled_x = t2 + plane_full;
+    float *identity_buf = pooled_x + (size_t)n * Cin * Ho * Wo;
     clip_status st = conv_bn_forward(model, &blk->conv1, x, n, H, W, 1, 1, t1);
     if (st == CLIP_OK) st = conv_bn_forward(model, &blk->conv2, t1, n, H, W, 1, 1, t2);
-    if (st == CLIP_OK) {
-        const float *t2p = t2;
+    const float *t2p = t2;
+    if (st == CLIP_OK && stride > 1) {
+        nn_avgpool(&model->nn, t2, n, planes, H, W, stride, t1);
+        t2p = t1;
+    }
+    const float *identity = x;
+    if (st == CLIP_OK && blk->has_downsample) {
+        const float *src = x;
         if (stride > 1) {
-            nn_avgpool(&model->nn, t2, n, planes, H, W, stride, t1);
-            t2p = t1;
+            nn_avgpool(&model->nn, x, n, Cin, H, W, stride, pooled_x);
+            src = pooled_x;
         }
-        st = conv_bn_forward(model, &blk->conv3, t2p, n, Ho, Wo, 1, 0, out);
+        st = conv_bn_forward(model, &blk->downsample, src, n, Ho, Wo, 1, 0, identity_buf);
+        identity = identity_buf;
     }
     if (st == CLIP_OK) {
-        size_t total = (size_t)n * blk->conv3.out_channels * Ho * Wo;
-        if (blk->has_downsample) {
-            const float *src = x;
-            if (stride > 1) {
-                nn_avgpool(&model->nn, x, n, Cin, H, W, stride, pooled_x);
-                src = pooled_x;
-            }
-            /* The identity branch lands in t2 (free now) before the add. */
-            float *identity = t2;
-            if ((size_t)n * planes * H * W < total) {
-                identity = malloc(total * sizeof(float));
-                if (!identity) st = clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
-            }
-            if (st == CLIP_OK) st = conv_bn_forward(model, &blk->downsample, src, n, Ho, Wo, 1, 0, identity);
-            if (st == CLIP_OK)
-                for (size_t i = 0; i < total; i++) {
-                    float v = out[i] + identity[i];
-                    out[i] = v > 0 ? v : 0;
-                }
-            if (identity != t2) free(identity);
-        } else {
-            for (size_t i = 0; i < total; i++) {
-                float v = out[i] + x[i];
-                out[i] = v > 0 ? v : 0;
-            }
-        }
+        const conv_bn *cb = &blk->conv3;
+        st = nn_conv2d_bn_add(&model->nn, t2p, n, cb->in_channels, Ho, Wo, cb->weight, cb->out_channels, cb->kernel,
+                              1, cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias,
+                              1e-5f, identity, 1, out);
     }
-    free(work);
     return st;
 }
 
@@ -152,8 +147,19 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     size_t stage1 = (size_t)4 * w * (R / 4) * (R / 4);
     if (stage1 > largest) largest = stage1;
     largest *= (size_t)n;
+    size_t block_floats = 0;
+    {
+        int h = R / 4, blk_i = 0;
+        for (int stage = 0; stage < 4; stage++)
+            for (int i = 0; i < r->stage_blocks[stage]; i++, blk_i++) {
+                size_t f = bottleneck_floats(&r->blocks[blk_i], n, h, h);
+                if (f > block_floats) block_floats = f;
+                h /= r->blocks[blk_i].stride;
+            }
+    }
     float *a = malloc(largest * sizeof(float)), *b = malloc(largest * sizeof(float));
-    clip_status st = (a && b) ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
+    float *work = malloc(block_floats * sizeof(float));
+    clip_status st = (a && b && work) ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     int H = R / 2, W = R / 2;
     if (st == CLIP_OK) st = stem_forward(model, &r->stem[0], pixels, n, R, R, 2, a);
     if (st == CLIP_OK) st = stem_forward(model, &r->stem[1], a, n, H, W, 1, b);
@@ -169,7 +175,7 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     for (int stage = 0; stage < 4 && st == CLIP_OK; stage++) {
         for (int i = 0; i < r->stage_blocks[stage] && st == CLIP_OK; i++, block++) {
             const bottleneck *blk = &r->blocks[block];
-            st = bottleneck_forward(model, blk, cur, n, H, W, next);
+            st = bottleneck_forward(model, blk, cur, n, H, W, work, next);
             H /= blk->stride;
             W /= blk->stride;
             float *tmp = cur;
@@ -189,5 +195,6 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     }
     free(a);
     free(b);
+    free(work);
     return st;
 }

@@ -7,12 +7,15 @@
 
 /* qkv [rows, 3W]: one product when the three projections are stored
  * contiguously (OpenAI's in_proj_weight), three strided ones otherwise. */
+static int qkv_fused(const transformer_block *blk, int W) {
+    size_t ww = (size_t)W * W;
+    return blk->k_weight == blk->q_weight + ww && blk->v_weight == blk->k_weight + ww &&
+           blk->k_bias == blk->q_bias + W && blk->v_bias == blk->k_bias + W;
+}
+
 static void project_qkv(const nn_ctx *ctx, const transformer_block *blk, const float *h, int rows,
                         int W, float *qkv) {
-    size_t ww = (size_t)W * W;
-    int fused = blk->k_weight == blk->q_weight + ww && blk->v_weight == blk->k_weight + ww &&
-                blk->k_bias == blk->q_bias + W && blk->v_bias == blk->k_bias + W;
-    if (fused) {
+    if (qkv_fused(blk, W)) {
         nn_linear(ctx, h, rows, W, blk->q_weight, NN_OUT_IN, 3 * W, blk->q_bias, NN_ACT_NONE, NULL, qkv);
         return;
     }
@@ -36,13 +39,17 @@ clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *
     float *scratch = attn + (size_t)rows * W;
     for (int i = 0; i < t->layers; i++) {
         const transformer_block *blk = &t->blocks[i];
-        nn_layernorm(ctx, x, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
-        project_qkv(ctx, blk, h, rows, W, big);
+        if (qkv_fused(blk, W)) {
+            nn_linear_ln(ctx, x, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, blk->q_weight, NN_OUT_IN, 3 * W,
+                         blk->q_bias, NN_ACT_NONE, NULL, big, h);
+        } else {
+            nn_layernorm(ctx, x, rows, W, blk->ln_1_weight, blk->ln_1_bias, eps, h);
+            project_qkv(ctx, blk, h, rows, W, big);
+        }
         nn_attention(ctx, big, big + W, big + 2 * W, 3 * W, B, L, W, t->heads, causal, scratch, attn);
         nn_linear(ctx, attn, rows, W, blk->out_weight, NN_OUT_IN, W, blk->out_bias, NN_ACT_NONE, x, x);
-        nn_layernorm(ctx, x, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, h);
-        nn_linear(ctx, h, rows, W, blk->fc_weight, NN_OUT_IN, t->mlp_width, blk->fc_bias, NN_ACT_QUICKGELU,
-                  NULL, big);
+        nn_linear_ln(ctx, x, rows, W, blk->ln_2_weight, blk->ln_2_bias, eps, blk->fc_weight, NN_OUT_IN,
+                     t->mlp_width, blk->fc_bias, NN_ACT_QUICKGELU, NULL, big, h);
         nn_linear(ctx, big, rows, t->mlp_width, blk->proj_weight, NN_OUT_IN, W, blk->proj_bias,
                   NN_ACT_NONE, x, x);
         if (trace && trace->emit) {

@@ -35,10 +35,11 @@ static void block(const nn_epilogue *ep, int r0, int c0, int m, int n, int K, co
             float v = c[j];
             if (ep->row_scale) v = v * ep->row_scale[r0 + i] + ep->row_shift[r0 + i];
             if (ep->bias) v += ep->bias[c0 + j];
+            if (res && ep->residual_first) v += res[(size_t)i * ldr + j];
             c[j] = v;
         }
         nn_kernels_blas.activate(c, (size_t)n, ep->act);
-        if (res)
+        if (res && !ep->residual_first)
             for (int j = 0; j < n; j++) c[j] += res[(size_t)i * ldr + j];
     }
     free(saved);

@@ -125,14 +125,27 @@ static void conv_reduced(const nn_ctx *ctx, const conv_src *src, const float *we
     nn_qgemm(ctx, ctx->weight_dtype, pixels, Cout, K, &a, weight, NN_OUT_IN, &qe, out, pixels);
 }
 
+/* ep->residual, when set, is [B, Cout, pixels] like y (ldr = pixels). */
 static int conv(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight, int Cout,
                 int kernel, int stride, int pad, const nn_epilogue *ep, float *y) {
     int Ho = nn_conv_out_size(H, kernel, stride, pad), Wo = nn_conv_out_size(W, kernel, stride, pad);
     int K = Cin * kernel * kernel, pixels = Ho * Wo;
     if (ctx->weight_dtype != NN_F32) {
+        /* The reduced-precision epilogue has no residual: added after. */
+        nn_epilogue plain = *ep;
+        plain.residual = NULL;
+        if (ep->residual) plain.act = NN_ACT_NONE;
         for (int b = 0; b < B; b++) {
             conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
-            conv_reduced(ctx, &src, weight, Cout, ep, y + (size_t)b * Cout * pixels);
+            float *out = y + (size_t)b * Cout * pixels;
+            conv_reduced(ctx, &src, weight, Cout, &plain, out);
+            if (ep->residual) {
+                const float *res = ep->residual + (size_t)b * Cout * pixels;
+                for (size_t i = 0; i < (size_t)Cout * pixels; i++) {
+                    float v = out[i] + res[i];
+                    out[i] = ep->act == NN_ACT_RELU && v < 0 ? 0.0f : v;
+                }
+            }
         }
         return 0;
     }
@@ -140,9 +153,11 @@ static int conv(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
     for (int b = 0; b < B; b++) {
         conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
         float *out = y + (size_t)b * Cout * pixels;
+        nn_epilogue e = *ep;
+        if (ep->residual) e.residual = ep->residual + (size_t)b * Cout * pixels, e.ldr = pixels;
         if (!blas)
-            nn_gemm_weight_a(ctx, Cout, pixels, K, weight, K, pack_conv_panels, &src, ep, out, pixels);
-        else if (conv_blas(ctx, &src, weight, Cout, ep, out) != 0)
+            nn_gemm_weight_a(ctx, Cout, pixels, K, weight, K, pack_conv_panels, &src, &e, out, pixels);
+        else if (conv_blas(ctx, &src, weight, Cout, &e, out) != 0)
             return -1;
     }
     return 0;
@@ -159,6 +174,14 @@ void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, 
 clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
                          int Cout, int kernel, int stride, int pad, const float *mean, const float *var,
                          const float *gamma, const float *beta, float eps, int relu, float *y) {
+    return nn_conv2d_bn_add(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, mean, var, gamma, beta, eps, NULL,
+                            relu, y);
+}
+
+clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
+                             int Cout, int kernel, int stride, int pad, const float *mean, const float *var,
+                             const float *gamma, const float *beta, float eps, const float *residual, int relu,
+                             float *y) {
     float *affine = malloc((size_t)2 * Cout * sizeof(float));
     if (!affine) return clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory");
     /* nn_batchnorm_eval's per-channel scale and shift, applied to the sums
@@ -169,7 +192,7 @@ clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int 
         affine[Cout + c] = beta[c] - mean[c] * affine[c];
     }
     nn_epilogue ep = {.alpha = 1.0f, .row_scale = affine, .row_shift = affine + Cout,
-                      .act = relu ? NN_ACT_RELU : NN_ACT_NONE};
+                      .act = relu ? NN_ACT_RELU : NN_ACT_NONE, .residual = residual, .residual_first = 1};
     int failed = conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y);
     free(affine);
     return failed ? clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory") : CLIP_OK;

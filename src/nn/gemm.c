@@ -24,8 +24,15 @@ typedef struct gemm_plan {
     const float *A;
     int lda, a_transposed; /* a_transposed: A is given as A^T [K, M] */
     float *a_row_sums;     /* with a_transposed: += the sums of A's rows, or NULL */
-    const float *Ap; /* all tiles; tile t at Ap + tile_start(t) * K */
-    float *Ap_out;   /* where pack_a_task writes them */
+    const float *Ap; /* packed tiles: tile t at Ap + (tile_start(t) - a_base_row) * K */
+    float *Ap_out;   /* where pack_a_task writes them (same layout) */
+    int a_base_row;  /* first row held at Ap (one row block at a time on one thread) */
+    /* A = LayerNorm(x) rows (ln_gamma non-NULL): each tile's rows are
+     * normalised into ln_rows (mr_max x K floats per thread) and packed
+     * from there, so the normalised activations never go to memory. */
+    const float *ln_gamma, *ln_beta;
+    float ln_eps;
+    float *ln_rows;
     const float *Bp;
     float *C;
     int ldc;
@@ -37,19 +44,30 @@ typedef struct gemm_plan {
     size_t partial_floats;
 } gemm_plan;
 
+static void pack_a_tiles(const gemm_plan *p, int t0, int t1, int thread) {
+    for (int t = t0; t < t1; t++) {
+        int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
+        float *dst = p->Ap_out + (size_t)(r0 - p->a_base_row) * p->K;
+        if (p->a_transposed) {
+            nn_pack_a_tile_transposed(r1 - r0, p->K, p->A + r0, p->lda, dst,
+                                      p->a_row_sums ? p->a_row_sums + r0 : NULL);
+        } else if (p->ln_gamma) {
+            float *rows = p->ln_rows + (size_t)thread * p->k->mr_max * p->K;
+            for (int r = r0; r < r1; r++)
+                p->k->layernorm_row(p->A + (size_t)r * p->lda, p->K, p->ln_gamma, p->ln_beta, p->ln_eps,
+                                    rows + (size_t)(r - r0) * p->K);
+            nn_pack_a_tile(r1 - r0, p->K, rows, p->K, dst);
+        } else {
+            nn_pack_a_tile(r1 - r0, p->K, p->A + (size_t)r0 * p->lda, p->lda, dst);
+        }
+    }
+}
+
 static void pack_a_task(void *raw, int task, int thread) {
-    (void)thread;
     const gemm_plan *p = raw;
     int t0 = task * p->tiles_per_pack_task;
     int t1 = t0 + p->tiles_per_pack_task < p->tiles ? t0 + p->tiles_per_pack_task : p->tiles;
-    for (int t = t0; t < t1; t++) {
-        int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
-        if (p->a_transposed)
-            nn_pack_a_tile_transposed(r1 - r0, p->K, p->A + r0, p->lda, p->Ap_out + (size_t)r0 * p->K,
-                                      p->a_row_sums ? p->a_row_sums + r0 : NULL);
-        else
-            nn_pack_a_tile(r1 - r0, p->K, p->A + (size_t)r0 * p->lda, p->lda, p->Ap_out + (size_t)r0 * p->K);
-    }
+    pack_a_tiles(p, t0, t1, thread);
 }
 
 static void compute_task(void *raw, int task, int thread) {
@@ -82,7 +100,7 @@ static void compute_task(void *raw, int task, int thread) {
                 float *acc = partial ? partial + (size_t)(t - t0) * k->mr_max * k->nr : NULL;
                 int first = call * share, lines = panel_lines - first < share ? panel_lines - first : share;
                 a.mr = r1 - r0;
-                a.Ap = p->Ap + (size_t)r0 * p->K + (size_t)k0 * a.mr;
+                a.Ap = p->Ap + (size_t)(r0 - p->a_base_row) * p->K + (size_t)k0 * a.mr;
                 a.C = p->C + (size_t)r0 * p->ldc + n0;
                 a.bias = ep->bias ? ep->bias + n0 : NULL;
                 a.residual = ep->residual ? ep->residual + (size_t)r0 * ep->ldr + n0 : NULL;
@@ -135,6 +153,8 @@ typedef struct gemm_ops {
     nn_weight_layout layout;
     nn_pack_b_fn pack_b; /* custom B packing (then B and ldb are unused) */
     const void *pack_src;
+    const float *ln_gamma, *ln_beta; /* A is LayerNorm(A) (ln_gamma non-NULL) */
+    float ln_eps;
 } gemm_ops;
 
 typedef struct custom_pack_job {
@@ -169,20 +189,29 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
     if (k->use_blas) k = &nn_kernels_generic; /* a custom packing needs the tiles */
     int threads = clip_pool_size(ctx->pool);
     gemm_plan p = {.k = k, .M = M, .N = N, .K = K, .A = o->A, .lda = o->lda, .a_transposed = o->a_transposed,
-                   .a_row_sums = o->a_row_sums, .C = C, .ldc = ldc, .ep = ep};
+                   .a_row_sums = o->a_row_sums, .C = C, .ldc = ldc, .ep = ep,
+                   .ln_gamma = o->ln_gamma, .ln_beta = o->ln_beta, .ln_eps = o->ln_eps};
     plan_blocks(&p, threads);
 
     nn_state *s = ctx->state;
     if (s) nn_state_lock(s);
     const float *Bp = (s && o->b_is_weight) ? nn_state_packed_weight(s, ctx, k, o->B, o->ldb, o->layout, N, K) : NULL;
     const float *Ap = (s && o->a_is_weight) ? nn_state_packed_a(s, ctx, k, o->A, o->lda, M, K) : NULL;
-    size_t a_floats = Ap ? 0 : ((size_t)M * K + 15) / 16 * 16, b_floats = Bp ? 0 : nn_packed_b_floats(k, N, K);
-    size_t partial_floats = (size_t)threads * p.partial_floats, total = a_floats + b_floats + partial_floats;
+    /* One thread packs A a row block at a time, right before computing it:
+     * the packed block is then read back from L2, not from memory, and the
+     * scratch is one block instead of all of A. */
+    int blockwise = !Ap && threads == 1;
+    size_t a_rows = blockwise ? (size_t)p.tiles_per_block * k->mr_max : (size_t)M;
+    size_t a_floats = Ap ? 0 : (a_rows * K + 15) / 16 * 16, b_floats = Bp ? 0 : nn_packed_b_floats(k, N, K);
+    size_t ln_floats = o->ln_gamma ? ((size_t)threads * k->mr_max * K + 15) / 16 * 16 : 0;
+    size_t partial_floats = (size_t)threads * p.partial_floats;
+    size_t total = a_floats + b_floats + ln_floats + partial_floats;
     float *scratch = s ? nn_state_scratch(s, total) : NULL;
     float *owned = NULL;
     if (!scratch) scratch = owned = nn_alloc_floats(total);
     if (!scratch) abort(); /* the ops have no error path; a few MiB of scratch */
-    p.partials = partial_floats ? scratch + a_floats + b_floats : NULL;
+    p.ln_rows = ln_floats ? scratch + a_floats + b_floats : NULL;
+    p.partials = partial_floats ? scratch + a_floats + b_floats + ln_floats : NULL;
     if (!Bp) {
         float *packed = scratch + a_floats;
         if (o->pack_b) {
@@ -195,13 +224,23 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
         Bp = packed;
     }
     p.Bp = Bp;
-    if (Ap) {
-        p.Ap = Ap;
-    } else {
+    if (blockwise) {
         p.Ap = p.Ap_out = scratch;
-        clip_pool_run(ctx->pool, (p.tiles + p.tiles_per_pack_task - 1) / p.tiles_per_pack_task, pack_a_task, &p);
+        for (int b = 0; b < p.blocks; b++) {
+            int t0 = b * p.tiles_per_block, t1 = t0 + p.tiles_per_block < p.tiles ? t0 + p.tiles_per_block : p.tiles;
+            p.a_base_row = nn_tile_start(M, p.tiles, t0);
+            pack_a_tiles(&p, t0, t1, 0);
+            for (int c = 0; c < p.chunks; c++) compute_task(&p, b * p.chunks + c, 0);
+        }
+    } else {
+        if (Ap) {
+            p.Ap = Ap;
+        } else {
+            p.Ap = p.Ap_out = scratch;
+            clip_pool_run(ctx->pool, (p.tiles + p.tiles_per_pack_task - 1) / p.tiles_per_pack_task, pack_a_task, &p);
+        }
+        clip_pool_run(ctx->pool, p.blocks * p.chunks, compute_task, &p);
     }
-    clip_pool_run(ctx->pool, p.blocks * p.chunks, compute_task, &p);
     free(owned);
     if (s) nn_state_unlock(s);
 }
@@ -244,6 +283,21 @@ void nn_linear_ex(const nn_ctx *ctx, const float *x, int ldx, int M, int K, cons
     nn_epilogue ep = {.alpha = 1.0f, .bias = bias, .act = act, .residual = residual, .ldr = ldr};
     gemm_ops o = {.A = x, .lda = ldx, .B = w, .ldb = layout == NN_OUT_IN ? K : N, .b_is_weight = 1, .layout = layout};
     gemm_run(ctx, M, N, K, &o, &ep, y, ldy);
+}
+
+void nn_linear_ln(const nn_ctx *ctx, const float *x, int M, int K, const float *gamma, const float *beta, float eps,
+                  const float *w, nn_weight_layout layout, int N, const float *bias, nn_activation act,
+                  const float *residual, float *y, float *h) {
+    const nn_kernels *k = nn_kernels_active();
+    if (ctx->weight_dtype != NN_F32 || k->use_blas || M <= 0 || N <= 0) {
+        nn_layernorm(ctx, x, M, K, gamma, beta, eps, h);
+        nn_linear(ctx, h, M, K, w, layout, N, bias, act, residual, y);
+        return;
+    }
+    nn_epilogue ep = {.alpha = 1.0f, .bias = bias, .act = act, .residual = residual, .ldr = N};
+    gemm_ops o = {.A = x, .lda = K, .B = w, .ldb = layout == NN_OUT_IN ? K : N, .b_is_weight = 1, .layout = layout,
+                  .ln_gamma = gamma, .ln_beta = beta, .ln_eps = eps};
+    gemm_run(ctx, M, N, K, &o, &ep, y, N);
 }
 
 void nn_linear(const nn_ctx *ctx, const float *x, int M, int K, const float *w, nn_weight_layout layout, int N,

@@ -15,7 +15,9 @@
 #include "nn/nn.h"
 
 /* out = act(alpha * A.B * row_scale[row] + row_shift[row] + beta * C_old
- *           + bias[col]) + residual */
+ *           + bias[col]) + residual
+ * or, with residual_first, act(... + bias[col] + residual) (a ResNet
+ * bottleneck's relu(bn(conv3) + identity)). */
 typedef struct nn_epilogue {
     float alpha, beta;
     const float *row_scale, *row_shift; /* both or neither (a folded batch norm) */
@@ -23,6 +25,7 @@ typedef struct nn_epilogue {
     nn_activation act;
     const float *residual; /* [M, N] with stride ldr, or NULL */
     int ldr;
+    int residual_first;
 } nn_epilogue;
 
 /* One tile: mr <= mr_max rows by nr <= panel width columns (the rest of the
@@ -99,6 +102,14 @@ void nn_pack_a(const nn_kernels *k, int M, int K, const float *A, int lda, float
 void nn_pack_a_tile_transposed(int mr, int K, const float *At, int lda, float *packed, float *sums);
 /* sums[c] += sum over the rows of x[r, c] (double accumulation, row order). */
 void nn_add_column_sums(const float *x, int rows, int cols, int ld, float *sums);
+
+/* AVX-512 transposing copy (kernels_avx512.c; only where the CPU has it):
+ * dst[k * ds + i] = src[i * ld + k] for i < rows, k < K, and zeros in lanes
+ * rows <= i < lanes (rows <= lanes <= 16). The packers use it when they can;
+ * the packed bytes are the same either way. */
+void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size_t ld, float *dst, int ds);
+/* Whether the packers may call it. */
+int nn_pack_has_avx512(void);
 
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */

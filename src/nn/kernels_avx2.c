@@ -62,8 +62,9 @@ INLINE __m256 finish(__m256 acc, const nn_epilogue *ep, const float *c, __m256i 
     if (rs) v = _mm256_fmadd_ps(v, _mm256_set1_ps(*rs), _mm256_set1_ps(*rh));
     if (ep->beta != 0.0f) v = _mm256_fmadd_ps(_mm256_set1_ps(ep->beta), _mm256_maskload_ps(c, m), v);
     if (ep->bias) v = _mm256_add_ps(v, bias);
+    if (res && ep->residual_first) v = _mm256_add_ps(v, _mm256_maskload_ps(res, m));
     v = activate256(v, ep->act);
-    if (res) v = _mm256_add_ps(v, _mm256_maskload_ps(res, m));
+    if (res && !ep->residual_first) v = _mm256_add_ps(v, _mm256_maskload_ps(res, m));
     return v;
 }
 

@@ -65,8 +65,9 @@ INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask1
     if (rs) v = _mm512_fmadd_ps(v, _mm512_set1_ps(*rs), _mm512_set1_ps(*rh));
     if (ep->beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(ep->beta), _mm512_maskz_loadu_ps(m, c), v);
     if (ep->bias) v = _mm512_add_ps(v, bias);
+    if (res && ep->residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     v = activate512(v, ep->act);
-    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    if (res && !ep->residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
     return v;
 }
 
@@ -178,6 +179,52 @@ static void layernorm_row(const float *x, int dim, const float *gamma, const flo
         __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c), mf), inv);
         v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, gamma + c)), _mm512_maskz_loadu_ps(m, beta + c));
         _mm512_mask_storeu_ps(y + c, m, v);
+    }
+}
+
+/* In-register 16x16 transpose: r[i] (row i) becomes column i. */
+INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    UNROLL for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* s[4g + c]: in each 128-bit lane L, rows 4g..4g+3 of column 4L + c. */
+    UNROLL for (int g = 0; g < 4; g++) {
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    UNROLL for (int c = 0; c < 4; c++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44), u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
+        __m512 u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
+        t[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    UNROLL for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size_t ld, float *dst, int ds) {
+    __mmask16 out = tail_mask(lanes);
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        __mmask16 km = tail_mask(K - k0);
+        __m512 r[16];
+        UNROLL for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld + k0)
+                                                            : _mm512_setzero_ps();
+        transpose16(r);
+        int n = K - k0 < 16 ? K - k0 : 16;
+        float *d = dst + (size_t)k0 * ds;
+        if (n == 16) {
+            UNROLL for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(d + (size_t)j * ds, out, r[j]);
+        } else {
+            for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(d + (size_t)j * ds, out, r[j]);
+        }
     }
 }
 

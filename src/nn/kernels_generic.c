@@ -38,8 +38,9 @@ static void tile(const nn_tile_args *t) {
             if (t->row_scale) v = fmaf(v, t->row_scale[i], t->row_shift[i]);
             if (ep->beta != 0.0f) v += ep->beta * c[j];
             if (t->bias) v += t->bias[j];
+            if (res && ep->residual_first) v += res[j];
             v = activate1(v, ep->act);
-            if (res) v += res[j];
+            if (res && !ep->residual_first) v += res[j];
             c[j] = v;
         }
     }

@@ -81,6 +81,15 @@ void nn_linear_ex(const nn_ctx *ctx, const float *x, int ldx, int M, int K, cons
                   nn_weight_layout layout, int N, const float *bias, nn_activation act,
                   const float *residual, int ldr, float *y, int ldy);
 
+/* nn_linear of LayerNorm(x) (over K, as nn_layernorm) without writing the
+ * normalised rows out: each row tile is normalised while it is packed for
+ * the product. Same results as nn_layernorm then nn_linear. `h` ([M, K]
+ * floats) is only used where the fusion does not apply (bf16/int8 weights,
+ * the BLAS path); x is not modified. */
+void nn_linear_ln(const nn_ctx *ctx, const float *x, int M, int K, const float *gamma, const float *beta, float eps,
+                  const float *w, nn_weight_layout layout, int N, const float *bias, nn_activation act,
+                  const float *residual, float *y, float *h);
+
 /* Row-wise LayerNorm over `dim` (biased variance), y may equal x. */
 void nn_layernorm(const nn_ctx *ctx, const float *x, int rows, int dim,
                   const float *gamma, const float *beta, float eps, float *y);
@@ -108,6 +117,13 @@ clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int 
                          const float *weight, int Cout, int kernel, int stride, int pad,
                          const float *mean, const float *var, const float *gamma,
                          const float *beta, float eps, int relu, float *y);
+/* nn_conv2d_bn with a residual added before the ReLU, in the same epilogue:
+ * y = relu(bn(conv(x)) + residual) (ResNet's bottleneck output), residual
+ * [B, Cout, Ho, Wo] (not aliasing y); NULL is nn_conv2d_bn. */
+clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W,
+                             const float *weight, int Cout, int kernel, int stride, int pad,
+                             const float *mean, const float *var, const float *gamma,
+                             const float *beta, float eps, const float *residual, int relu, float *y);
 static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
     return (in + 2 * pad - kernel) / stride + 1;
 }

@@ -3,6 +3,14 @@
 
 #include "nn/kernels.h"
 
+int nn_pack_has_avx512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
 size_t nn_packed_b_floats(const nn_kernels *k, int N, int K) {
     size_t panels = (size_t)(N + k->nr - 1) / k->nr;
     return panels * k->nr * (size_t)K;
@@ -12,6 +20,13 @@ size_t nn_packed_b_floats(const nn_kernels *k, int N, int K) {
  * the reads of the nr source rows and the panel writes both stay cached. */
 static void pack_out_in(int nr, int cols, int K, const float *B, int ldb, float *dst) {
     enum { KB = 128 };
+    if (nr % 16 == 0 && nn_pack_has_avx512()) {
+        for (int j0 = 0; j0 < nr; j0 += 16) {
+            int rows = cols - j0 < 16 ? (cols - j0 > 0 ? cols - j0 : 0) : 16;
+            nn_transpose_pack_avx512(rows, 16, K, rows ? B + (size_t)j0 * ldb : B, (size_t)ldb, dst + j0, nr);
+        }
+        return;
+    }
     for (int k0 = 0; k0 < K; k0 += KB) {
         int k1 = k0 + KB < K ? k0 + KB : K;
         for (int j = 0; j < cols; j++) {
@@ -44,6 +59,10 @@ void nn_pack_b(const nn_kernels *k, int N, int K, const float *B, int ldb, nn_we
 /* Sequential writes, mr sequential read streams: 4x faster than walking
  * one source row at a time (strided writes) on Sapphire Rapids. */
 void nn_pack_a_tile(int mr, int K, const float *A, int lda, float *packed) {
+    if (mr <= 16 && nn_pack_has_avx512()) {
+        nn_transpose_pack_avx512(mr, mr, K, A, (size_t)lda, packed, mr);
+        return;
+    }
     for (int k = 0; k < K; k++, packed += mr)
         for (int i = 0; i < mr; i++) packed[i] = A[(size_t)i * lda + k];
 }
