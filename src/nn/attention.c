@@ -47,7 +47,10 @@ void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float
     size_t qk = nn_gemm_local_scratch_floats(kern, L, L, d), pv = nn_gemm_local_scratch_floats(kern, L, d, L);
     size_t pack_floats = (qk > pv ? qk : pv) + 16;
     float *pack = nn_alloc_floats(pack_floats * threads);
-    if (!pack) abort(); /* the ops have no error path; well under 1 MiB */
+    if (!pack) { /* the caller reports it (nn_take_failure) */
+        nn_note_failure(pack_floats * threads * sizeof(float));
+        return;
+    }
     attention_job job = {kern, q, k, v, ld, B, L, width, heads, causal, out, scratch, pack, pack_floats};
     clip_pool_run(ctx->pool, B * heads, attention_task, &job);
     free(pack);

@@ -2,6 +2,7 @@
  * block of the output (the BLAS's own threading stays off: the pool splits
  * the work), then the epilogue in plain C on that block. */
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,15 @@ extern void openblas_set_num_threads(int);
  * beta is applied by the BLAS, before a row scale (the tile kernels apply
  * it after); no caller combines the two. An in-place residual (residual ==
  * C) is saved first, since the product overwrites it. */
-static void block(const nn_epilogue *ep, int r0, int c0, int m, int n, int K, const float *A, int lda, const float *B,
-                  int ldb, nn_weight_layout layout, float *C, int ldc) {
+/* Returns 0, or the bytes it could not allocate (nothing is computed then). */
+static size_t block(const nn_epilogue *ep, int r0, int c0, int m, int n, int K, const float *A, int lda,
+                    const float *B, int ldb, nn_weight_layout layout, float *C, int ldc) {
     const float *res = ep->residual ? ep->residual + (size_t)r0 * ep->ldr + c0 : NULL;
     int ldr = ep->ldr;
     float *saved = NULL;
     if (res && res == C) {
         saved = malloc((size_t)m * n * sizeof(float));
-        if (!saved) abort(); /* the ops have no error path */
+        if (!saved) return (size_t)m * n * sizeof(float);
         for (int i = 0; i < m; i++) memcpy(saved + (size_t)i * n, C + (size_t)i * ldc, (size_t)n * sizeof(float));
         res = saved;
         ldr = n;
@@ -43,6 +45,7 @@ static void block(const nn_epilogue *ep, int r0, int c0, int m, int n, int K, co
             for (int j = 0; j < n; j++) c[j] += res[(size_t)i * ldr + j];
     }
     free(saved);
+    return 0;
 }
 
 typedef struct blas_job {
@@ -52,17 +55,20 @@ typedef struct blas_job {
     nn_weight_layout layout;
     const nn_epilogue *ep;
     float *C;
+    _Atomic size_t failed; /* a task's allocation failure, noted by the caller's thread */
 } blas_job;
 
 static void blas_task(void *raw, int task, int thread) {
     (void)thread;
-    const blas_job *j = raw;
+    blas_job *j = raw;
     int start = task * j->chunk, total = j->split_n ? j->N : j->M;
     int len = total - start < j->chunk ? total - start : j->chunk;
     if (len <= 0) return;
     int r0 = j->split_n ? 0 : start, c0 = j->split_n ? start : 0;
     int m = j->split_n ? j->M : len, n = j->split_n ? len : j->N;
-    block(j->ep, r0, c0, m, n, j->K, j->A, j->lda, j->B, j->ldb, j->layout, j->C + (size_t)r0 * j->ldc + c0, j->ldc);
+    size_t failed = block(j->ep, r0, c0, m, n, j->K, j->A, j->lda, j->B, j->ldb, j->layout,
+                          j->C + (size_t)r0 * j->ldc + c0, j->ldc);
+    if (failed) atomic_store(&j->failed, failed);
 }
 
 static void single_threaded_blas(void) {
@@ -78,7 +84,8 @@ void nn_blas_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int ld
     if (M <= 0 || N <= 0) return;
     single_threaded_blas();
     int threads = clip_pool_size(ctx->pool);
-    blas_job job = {M, N, K, 1, N, A, B, lda, ldb, ldc, layout, ep, C};
+    blas_job job = {.M = M, .N = N, .K = K, .split_n = 1, .chunk = N, .A = A, .B = B, .lda = lda, .ldb = ldb,
+                    .ldc = ldc, .layout = layout, .ep = ep, .C = C};
     int tasks = 1;
     if (threads > 1 && (int64_t)M * N * K >= 32 * 1024) {
         /* Columns keep each thread's share of the weights in its cache;
@@ -93,13 +100,16 @@ void nn_blas_gemm(const nn_ctx *ctx, int M, int N, int K, const float *A, int ld
         }
     }
     clip_pool_run(ctx->pool, tasks, blas_task, &job);
+    size_t failed = atomic_load(&job.failed);
+    if (failed) nn_note_failure(failed);
 }
 
 void nn_blas_gemm_local(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         nn_weight_layout layout, const nn_epilogue *ep, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     single_threaded_blas();
-    block(ep, 0, 0, M, N, K, A, lda, B, ldb, layout, C, ldc);
+    size_t failed = block(ep, 0, 0, M, N, K, A, lda, B, ldb, layout, C, ldc);
+    if (failed) nn_note_failure(failed);
 }
 
 void nn_blas_gemm_at(int M, int N, int K, const float *At, int lda, const float *B, int ldb, nn_weight_layout layout,

@@ -167,8 +167,8 @@ void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, 
                int kernel, int stride, int pad, float *scratch, float *y) {
     (void)scratch;
     nn_epilogue ep = {.alpha = 1.0f};
-    if (conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y) != 0)
-        abort(); /* no error path here (nn_conv2d_bn has one); only the BLAS fallback allocates */
+    /* Only the BLAS fallback allocates; the caller reports it (nn_take_failure). */
+    if (conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y) != 0) nn_note_failure(0);
 }
 
 clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,

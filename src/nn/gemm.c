@@ -209,7 +209,11 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
     float *scratch = s ? nn_state_scratch(s, total) : NULL;
     float *owned = NULL;
     if (!scratch) scratch = owned = nn_alloc_floats(total);
-    if (!scratch) abort(); /* the ops have no error path; a few MiB of scratch */
+    if (!scratch) { /* the caller reports it (nn_take_failure) */
+        nn_note_failure(total * sizeof(float));
+        if (s) nn_state_unlock(s);
+        return;
+    }
     p.ln_rows = ln_floats ? scratch + a_floats + b_floats : NULL;
     p.partials = partial_floats ? scratch + a_floats + b_floats + ln_floats : NULL;
     if (!Bp) {

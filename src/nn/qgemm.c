@@ -187,7 +187,13 @@ void nn_qgemm(const nn_ctx *ctx, nn_dtype d, int M, int N, int K, const nn_qsour
         if (owned_w) p.w = nn_qweight_pack(ctx, d, w, ld, layout, N, K, owned_w);
     }
     if (!scratch) scratch = owned = nn_alloc_floats(total);
-    if (!p.w || !scratch) abort(); /* the ops have no error path; as gemm.c */
+    if (!p.w || !scratch) { /* the caller reports it (nn_take_failure) */
+        nn_note_failure(total * sizeof(float) + (p.w ? 0 : nn_qweight_bytes(d, N, K)));
+        free(owned);
+        free(owned_w);
+        if (s) nn_state_unlock(s);
+        return;
+    }
     p.A = (uint8_t *)scratch;
     p.ascale = scratch + a_floats;
     p.thread_scratch = p.ascale + scale_floats;
