@@ -15,8 +15,6 @@ trap 'kill "${pids[@]}" 2>/dev/null' EXIT
 sleep 0.5
 "$build/bench/bench_towers" --models ViT-B-32 --batch "${BATCH:-1,8,32}" --threads 1,2 --iters "${ITERS:-5}" \
   --towers "${TOWERS:-image,text77}" 2>&1 |
-  awk '/^  (image|text)/ { key = $1 " " $2; rate[key, $3] = $5 }
-       END { for (k in rate) if ((k, 2) in rate) { split(k, p, SUBSEP) } }
-       /^  (image|text)/ { print }
+  awk '/^  (image|text)/ { print; rate[$1 " " $2, $3] = $5 }
        /^  (image|text)/ && $3 == 2 { r = $5 / rate[$1 " " $2, 1];
          printf "    -> %s batch %s: 2 threads / 1 thread = %.2f%s\n", $1, $2, r, r < 1 ? "  SLOWER" : "" }'
