@@ -307,6 +307,7 @@ void nn_conv_gather_avx512(const nn_conv_geom *g, int c0, int c1, int n0, int co
 
 void nn_conv_gather_rows_avx512(const nn_conv_geom *g, int n0, int n, float *out) {
     gather_plan pl;
+    int pf = gather_prefetch();
     plan_gather(g, n0, n, &pl);
     int K = g->Cin * pl.taps;
     __m512 r[16];
@@ -314,7 +315,7 @@ void nn_conv_gather_rows_avx512(const nn_conv_geom *g, int n0, int n, float *out
     for (int c = 0; c < g->Cin; c++) {
         const float *xc = g->x + (size_t)c * g->chan_stride;
         for (int tap = 0; tap < pl.taps; tap++) {
-            r[fill++] = gather_lanes(&pl, tap, xc, 0);
+            r[fill++] = gather_lanes(&pl, tap, xc, tap == 0 ? pf : 0);
             if (fill == 16) {
                 transpose16(r);
                 UNROLL for (int t = 0; t < 16; t++)
