@@ -9,28 +9,40 @@
 #include "core/error.h"
 #include "model/model_internal.h"
 
-/* y = bn(conv(x)) with optional ReLU; x [n, Cin, H, W], y [n, Cout, Ho, Wo]. */
-static clip_status conv_bn_with(const nn_ctx *ctx, const conv_bn *cb, const float *x, int n, int H, int W, int stride,
-                                int relu, float *y) {
-    return nn_conv2d_bn(ctx, x, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride,
-                        cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias, 1e-5f,
-                        relu, y);
+/* With float32 weights the maps are channel-major, [C, n, H, W], so that
+ * each convolution is one product over the n * H * W pixels of the batch
+ * (nn_conv2d_bn_cm): the small maps of layer3-4 fill the products' panels.
+ * The bf16/int8 convolutions were 10-15% slower that way at batch 8, so
+ * they keep [n, C, H, W] (one product per image). */
+static int channel_major(const clip_model *model) { return model->nn.weight_dtype == NN_F32; }
+
+/* y = bn(conv(x)) (+ residual) with optional ReLU in the tower's layout;
+ * x_nchw: x is the tower's input [n, Cin, H, W] whatever the layout. */
+static clip_status conv_bn_with(const nn_ctx *ctx, int cm, const conv_bn *cb, const float *x, int x_nchw, int n, int H,
+                                int W, int stride, const float *residual, int relu, float *y) {
+    if (!cm)
+        return nn_conv2d_bn_add(ctx, x, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride,
+                                cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias,
+                                1e-5f, residual, relu, y);
+    return nn_conv2d_bn_cm(ctx, x, x_nchw, n, cb->in_channels, H, W, cb->weight, cb->out_channels, cb->kernel, stride,
+                           cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias, 1e-5f,
+                           residual, relu, y);
 }
 
 static clip_status conv_bn_forward(const clip_model *model, const conv_bn *cb, const float *x,
                                    int n, int H, int W, int stride, int relu, float *y) {
-    return conv_bn_with(&model->nn, cb, x, n, H, W, stride, relu, y);
+    return conv_bn_with(&model->nn, channel_major(model), cb, x, 0, n, H, W, stride, NULL, relu, y);
 }
 
 /* The stem stays float32 whatever the weight dtype: its batch norms
  * subtract large means from few-channel sums, so the rounding of bf16/int8
  * there dominated the error of the whole tower (tiny-rn: cosine 0.9986 in
  * bf16 with it, 0.9999 without), for about 6% of RN50's work. */
-static clip_status stem_forward(const clip_model *model, const conv_bn *cb, const float *x, int n, int H, int W,
-                                int stride, float *y) {
+static clip_status stem_forward(const clip_model *model, const conv_bn *cb, const float *x, int x_nchw, int n, int H,
+                                int W, int stride, float *y) {
     nn_ctx f32 = model->nn;
     f32.weight_dtype = NN_F32;
-    return conv_bn_with(&f32, cb, x, n, H, W, stride, 1, y);
+    return conv_bn_with(&f32, channel_major(model), cb, x, x_nchw, n, H, W, stride, NULL, 1, y);
 }
 
 /* Activations of one bottleneck: t1, t2 [n, planes, H, W], the pooled input
@@ -71,10 +83,7 @@ static clip_status bottleneck_forward(const clip_model *model, const bottleneck 
         identity = identity_buf;
     }
     if (st == CLIP_OK) {
-        const conv_bn *cb = &blk->conv3;
-        st = nn_conv2d_bn_add(&model->nn, t2p, n, cb->in_channels, Ho, Wo, cb->weight, cb->out_channels, cb->kernel,
-                              1, cb->kernel / 2, cb->bn.running_mean, cb->bn.running_var, cb->bn.weight, cb->bn.bias,
-                              1e-5f, identity, 1, out);
+        st = conv_bn_with(&model->nn, channel_major(model), &blk->conv3, t2p, 0, n, Ho, Wo, 1, identity, 1, out);
     }
     return st;
 }
@@ -91,14 +100,17 @@ static clip_status attention_pool(const clip_model *model, const float *feature_
     float *tokens = work, *k = tokens + (size_t)n * T * C, *v = k + (size_t)n * T * C;
     float *mean_tokens = v + (size_t)n * T * C, *q = mean_tokens + (size_t)n * C;
     float *attended = q + (size_t)n * C, *scores = attended + (size_t)n * C;
+    /* feature_map [C, n, HW] (channel-major) or [n, C, HW] */
+    size_t bstride = channel_major(model) ? (size_t)HW : (size_t)C * HW;
+    size_t cstride = channel_major(model) ? (size_t)n * HW : (size_t)HW;
     for (int b = 0; b < n; b++) {
-        const float *map = feature_map + (size_t)b * C * HW;
+        const float *map = feature_map + (size_t)b * bstride;
         float *seq = tokens + (size_t)b * T * C;
         for (int c = 0; c < C; c++) {
             float sum = 0;
             for (int p = 0; p < HW; p++) {
-                seq[(size_t)(p + 1) * C + c] = map[(size_t)c * HW + p];
-                sum += map[(size_t)c * HW + p];
+                seq[(size_t)(p + 1) * C + c] = map[(size_t)c * cstride + p];
+                sum += map[(size_t)c * cstride + p];
             }
             seq[c] = sum / (float)HW;
         }
@@ -132,9 +144,23 @@ static clip_status attention_pool(const clip_model *model, const float *feature_
     return CLIP_OK;
 }
 
-static void emit_map(const clip_trace *trace, const char *name, const float *x, int n, int C, int H, int W) {
+/* x in the tower's layout; traced as [n, C, H, W]. */
+static void emit_map(const clip_trace *trace, int cm, const char *name, const float *x, int n, int C, int H, int W) {
+    if (!trace) return;
+    if (!cm) {
+        int64_t shape[4] = {n, C, H, W};
+        trace_emit(trace, name, x, 4, shape);
+        return;
+    }
+    size_t plane = (size_t)H * W;
+    float *t = malloc((size_t)n * C * plane * sizeof(float));
+    if (!t) return;
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < n; b++)
+            memcpy(t + ((size_t)b * C + c) * plane, x + ((size_t)c * n + b) * plane, plane * sizeof(float));
     int64_t shape[4] = {n, C, H, W};
-    trace_emit(trace, name, x, 4, shape);
+    trace_emit(trace, name, t, 4, shape);
+    free(t);
 }
 
 clip_status resnet_forward(clip_model *model, const float *pixels, int n, float *features,
@@ -161,14 +187,14 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
     float *work = malloc(block_floats * sizeof(float));
     clip_status st = (a && b && work) ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     int H = R / 2, W = R / 2;
-    if (st == CLIP_OK) st = stem_forward(model, &r->stem[0], pixels, n, R, R, 2, a);
-    if (st == CLIP_OK) st = stem_forward(model, &r->stem[1], a, n, H, W, 1, b);
-    if (st == CLIP_OK) st = stem_forward(model, &r->stem[2], b, n, H, W, 1, a);
+    if (st == CLIP_OK) st = stem_forward(model, &r->stem[0], pixels, 1, n, R, R, 2, a);
+    if (st == CLIP_OK) st = stem_forward(model, &r->stem[1], a, 0, n, H, W, 1, b);
+    if (st == CLIP_OK) st = stem_forward(model, &r->stem[2], b, 0, n, H, W, 1, a);
     if (st == CLIP_OK) {
         nn_avgpool(&model->nn, a, n, w, H, W, 2, b);
         H /= 2;
         W /= 2;
-        emit_map(trace, "visual.stem", b, n, w, H, W);
+        emit_map(trace, channel_major(model), "visual.stem", b, n, w, H, W);
     }
     float *cur = b, *next = a;
     int block = 0;
@@ -185,7 +211,7 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
         if (st == CLIP_OK && trace) {
             char name[32];
             snprintf(name, sizeof name, "visual.layer%d", stage + 1);
-            emit_map(trace, name, cur, n, r->blocks[block - 1].conv3.out_channels, H, W);
+            emit_map(trace, channel_major(model), name, cur, n, r->blocks[block - 1].conv3.out_channels, H, W);
         }
     }
     if (st == CLIP_OK) st = attention_pool(model, cur, n, features);

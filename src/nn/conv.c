@@ -16,16 +16,22 @@ size_t nn_conv2d_scratch_floats(int Cin, int H, int W, int kernel, int stride, i
     return 0; /* no im2col buffer any more */
 }
 
+/* One product's B operand: output pixels [n_base, n_base + cols) of the
+ * geometry's B * Ho * Wo. */
 typedef struct conv_src {
-    const float *x; /* one image [Cin, H, W] */
-    int Cin, H, W, k, stride, pad, Ho, Wo;
+    nn_conv_geom g;
+    int n_base, cols;
 } conv_src;
 
 static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
-/* Output pixels [j0, j0 + run) of one output row `oy`, starting at column
- * ox0, for every (c, ky, kx) row of the panel. */
-static void gather_run(const conv_src *s, int nr, int oy, int ox0, int run, float *dst) {
+static int vector_gather(const nn_conv_geom *g) {
+    return g->stride == 1 && g->k <= 3 && nn_pack_has_avx512();
+}
+
+/* Output pixels [ox0, ox0 + run) of output row `oy` of the image at `img`,
+ * for every (c, ky, kx) row of the panel. */
+static void gather_run(const nn_conv_geom *s, const float *img, int nr, int oy, int ox0, int run, float *dst) {
     int k = s->k, st = s->stride;
     for (int c = 0; c < s->Cin; c++)
         for (int ky = 0; ky < k; ky++) {
@@ -38,7 +44,7 @@ static void gather_run(const conv_src *s, int nr, int oy, int ox0, int run, floa
                 if (iy < 0 || iy >= s->H || hi < lo) lo = hi = run;
                 for (int t = 0; t < lo; t++) dst[t] = 0.0f;
                 if (hi > lo) {
-                    const float *src = s->x + ((size_t)c * s->H + iy) * s->W + (ox0 + lo) * st - s->pad + kx;
+                    const float *src = img + c * s->chan_stride + (size_t)iy * s->W + (ox0 + lo) * st - s->pad + kx;
                     if (st == 1) {
                         memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float));
                     } else {
@@ -52,38 +58,38 @@ static void gather_run(const conv_src *s, int nr, int oy, int ox0, int run, floa
 
 static void pack_conv_panels(const void *raw, const nn_kernels *kn, int p0, int p1, float *packed) {
     const conv_src *s = raw;
-    int nr = kn->nr, N = s->Ho * s->Wo, K = s->Cin * s->k * s->k;
-    int pointwise = s->k == 1 && s->stride == 1 && s->pad == 0;
+    const nn_conv_geom *g = &s->g;
+    int nr = kn->nr, K = g->Cin * g->k * g->k, P = g->Ho * g->Wo;
+    int vec = nr % 16 == 0 && vector_gather(g);
     for (int p = p0; p < p1; p++) {
         float *dst = packed + (size_t)p * nr * K;
-        int n0 = p * nr, cols = N - n0 < nr ? N - n0 : nr;
-        if (pointwise) {
-            for (int c = 0; c < K; c++)
-                memcpy(dst + (size_t)c * nr, s->x + (size_t)c * N + n0, (size_t)cols * sizeof(float));
-        } else {
-            for (int j = 0; j < cols;) {
-                int oy = (n0 + j) / s->Wo, ox0 = (n0 + j) % s->Wo;
-                int run = s->Wo - ox0 < cols - j ? s->Wo - ox0 : cols - j;
-                gather_run(s, nr, oy, ox0, run, dst + j);
-                j += run;
-            }
+        int n0 = s->n_base + p * nr, cols = s->cols - p * nr < nr ? s->cols - p * nr : nr;
+        if (vec) {
+            nn_conv_gather_avx512(g, 0, g->Cin, n0, cols, nr, dst, nr);
+            continue;
+        }
+        for (int j = 0; j < cols;) {
+            int n = n0 + j, b = n / P, oy = n % P / g->Wo, ox0 = n % P % g->Wo;
+            int run = g->Wo - ox0 < cols - j ? g->Wo - ox0 : cols - j;
+            gather_run(g, g->x + b * g->img_stride, nr, oy, ox0, run, dst + j);
+            j += run;
         }
         if (cols < nr)
             for (int c = 0; c < K; c++) memset(dst + (size_t)c * nr + cols, 0, (size_t)(nr - cols) * sizeof(float));
     }
 }
 
-/* The BLAS fallback needs col itself: the panels of width `pixels` are
- * exactly the [K, pixels] matrix. */
+/* The BLAS fallback needs col itself: the panels of width `cols` are
+ * exactly the [K, cols] matrix. */
 static int conv_blas(const nn_ctx *ctx, const conv_src *src, const float *weight, int Cout, const nn_epilogue *ep,
-                     float *y) {
-    int K = src->Cin * src->k * src->k, pixels = src->Ho * src->Wo;
+                     float *y, int ldy) {
+    int K = src->g.Cin * src->g.k * src->g.k, pixels = src->cols;
     float *col = malloc((size_t)K * pixels * sizeof(float));
     if (!col) return -1;
     nn_kernels wide = nn_kernels_blas;
     wide.nr = pixels;
     pack_conv_panels(src, &wide, 0, 1, col);
-    nn_gemm_ep(ctx, Cout, pixels, K, weight, K, col, pixels, NN_IN_OUT, 0, ep, y, pixels);
+    nn_gemm_ep(ctx, Cout, pixels, K, weight, K, col, pixels, NN_IN_OUT, 0, ep, y, ldy);
     free(col);
     return 0;
 }
@@ -95,70 +101,109 @@ static int conv_blas(const nn_ctx *ctx, const conv_src *src, const float *weight
  * and applies the batch norm per column. */
 static void gather_rows(const void *raw, int i0, int n, float *out) {
     const conv_src *s = raw;
-    int K = s->Cin * s->k * s->k;
-    if (s->k == 1 && s->stride == 1 && s->pad == 0) { /* a transpose: reads along the pixels */
-        for (int c = 0; c < s->Cin; c++) {
-            const float *src = s->x + (size_t)c * s->H * s->W + i0;
-            for (int t = 0; t < n; t++) out[(size_t)t * K + c] = src[t];
-        }
+    const nn_conv_geom *g = &s->g;
+    i0 += s->n_base;
+    if (vector_gather(g)) {
+        nn_conv_gather_rows_avx512(g, i0, n, out);
         return;
     }
-    int oy[NN_Q_GATHER], ox[NN_Q_GATHER];
-    for (int t = 0; t < n; t++) oy[t] = (i0 + t) / s->Wo * s->stride - s->pad, ox[t] = (i0 + t) % s->Wo * s->stride - s->pad;
-    for (int c = 0, col = 0; c < s->Cin; c++) {
-        const float *plane = s->x + (size_t)c * s->H * s->W;
-        for (int ky = 0; ky < s->k; ky++)
-            for (int kx = 0; kx < s->k; kx++, col++)
-                for (int t = 0; t < n; t++) {
-                    int iy = oy[t] + ky, ix = ox[t] + kx;
-                    out[(size_t)t * K + col] =
-                        (unsigned)iy < (unsigned)s->H && (unsigned)ix < (unsigned)s->W ? plane[(size_t)iy * s->W + ix] : 0.0f;
+    int K = g->Cin * g->k * g->k, P = g->Ho * g->Wo;
+    for (int t = 0; t < n; t++) {
+        int i = i0 + t, b = i / P, oy = i % P / g->Wo * g->stride - g->pad, ox = i % P % g->Wo * g->stride - g->pad;
+        const float *img = g->x + b * g->img_stride;
+        float *row = out + (size_t)t * K;
+        for (int c = 0, col = 0; c < g->Cin; c++) {
+            const float *plane = img + c * g->chan_stride;
+            for (int ky = 0; ky < g->k; ky++)
+                for (int kx = 0; kx < g->k; kx++, col++) {
+                    int iy = oy + ky, ix = ox + kx;
+                    row[col] = (unsigned)iy < (unsigned)g->H && (unsigned)ix < (unsigned)g->W
+                                   ? plane[(size_t)iy * g->W + ix] : 0.0f;
                 }
+        }
     }
 }
 
-static void conv_reduced(const nn_ctx *ctx, const conv_src *src, const float *weight, int Cout,
-                         const nn_epilogue *ep, float *out) {
-    int K = src->Cin * src->k * src->k, pixels = src->Ho * src->Wo;
-    nn_qsource a = {.rows = gather_rows, .src = src};
-    nn_qepilogue qe = {.act = ep->act, .col_scale = ep->row_scale, .col_shift = ep->row_shift, .transposed = 1};
-    nn_qgemm(ctx, ctx->weight_dtype, pixels, Cout, K, &a, weight, NN_OUT_IN, &qe, out, pixels);
+/* Columns of B packed per float32 product: the packed panels of one product
+ * stay within this many bytes (per thread), so that they are read back from
+ * L2 by every row block of the weight. */
+static size_t chunk_bytes(void) {
+    static size_t bytes;
+    if (!bytes) {
+        const char *e = getenv("CLIP_CONV_CHUNK_KB");
+        long kb = e ? atol(e) : 0;
+        bytes = (size_t)(kb > 0 ? kb : 1536) * 1024;
+    }
+    return bytes;
 }
 
-/* ep->residual, when set, is [B, Cout, pixels] like y (ldr = pixels). */
-static int conv(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight, int Cout,
-                int kernel, int stride, int pad, const nn_epilogue *ep, float *y) {
-    int Ho = nn_conv_out_size(H, kernel, stride, pad), Wo = nn_conv_out_size(W, kernel, stride, pad);
-    int K = Cin * kernel * kernel, pixels = Ho * Wo;
+/* One group of output columns: y [Cout, N] with row stride ldy (and the
+ * residual likewise), pixels [0, N) of the geometry. */
+static int conv_group(const nn_ctx *ctx, const nn_conv_geom *g, int N, const float *weight, int Cout,
+                      const nn_epilogue *ep, float *y, int ldy) {
+    int K = g->Cin * g->k * g->k, threads = clip_pool_size(ctx->pool);
     if (ctx->weight_dtype != NN_F32) {
         /* The reduced-precision epilogue has no residual: added after. */
         nn_epilogue plain = *ep;
         plain.residual = NULL;
         if (ep->residual) plain.act = NN_ACT_NONE;
-        for (int b = 0; b < B; b++) {
-            conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
-            float *out = y + (size_t)b * Cout * pixels;
-            conv_reduced(ctx, &src, weight, Cout, &plain, out);
-            if (ep->residual) {
-                const float *res = ep->residual + (size_t)b * Cout * pixels;
-                for (size_t i = 0; i < (size_t)Cout * pixels; i++) {
+        /* One image at a time (measured: one product over a batch of 8
+         * was 10-15% slower, chunks of 1-4 MiB of A included). */
+        int rows = g->Ho * g->Wo;
+        nn_qepilogue qe = {.act = plain.act, .col_scale = ep->row_scale, .col_shift = ep->row_shift, .transposed = 1};
+        for (int n0 = 0; n0 < N; n0 += rows) {
+            conv_src src = {*g, n0, N - n0 < rows ? N - n0 : rows};
+            nn_qsource a = {.rows = gather_rows, .src = &src};
+            nn_qgemm(ctx, ctx->weight_dtype, src.cols, Cout, K, &a, weight, NN_OUT_IN, &qe, y + n0, ldy);
+        }
+        if (ep->residual)
+            for (int r = 0; r < Cout; r++) {
+                float *out = y + (size_t)r * ldy;
+                const float *res = ep->residual + (size_t)r * ep->ldr;
+                for (int i = 0; i < N; i++) {
                     float v = out[i] + res[i];
                     out[i] = ep->act == NN_ACT_RELU && v < 0 ? 0.0f : v;
                 }
             }
-        }
         return 0;
     }
-    int blas = nn_kernels_active()->use_blas;
-    for (int b = 0; b < B; b++) {
-        conv_src src = {x + (size_t)b * Cin * H * W, Cin, H, W, kernel, stride, pad, Ho, Wo};
-        float *out = y + (size_t)b * Cout * pixels;
+    const nn_kernels *kn = nn_kernels_active();
+    if (kn->use_blas) {
+        conv_src src = {*g, 0, N};
+        return conv_blas(ctx, &src, weight, Cout, ep, y, ldy);
+    }
+    int nr = kn->nr;
+    size_t per = chunk_bytes() * (size_t)(threads > 0 ? threads : 1) / ((size_t)K * sizeof(float) * nr);
+    int chunk = per < 1 ? nr : per * nr > (size_t)N ? N : (int)per * nr;
+    for (int n0 = 0; n0 < N; n0 += chunk) {
+        conv_src src = {*g, n0, N - n0 < chunk ? N - n0 : chunk};
         nn_epilogue e = *ep;
-        if (ep->residual) e.residual = ep->residual + (size_t)b * Cout * pixels, e.ldr = pixels;
-        if (!blas)
-            nn_gemm_weight_a(ctx, Cout, pixels, K, weight, K, pack_conv_panels, &src, &e, out, pixels);
-        else if (conv_blas(ctx, &src, weight, Cout, &e, out) != 0)
-            return -1;
+        if (ep->residual) e.residual = ep->residual + n0;
+        nn_gemm_weight_a(ctx, Cout, src.cols, K, weight, K, pack_conv_panels, &src, &e, y + n0, ldy);
+    }
+    return 0;
+}
+
+/* x [B, Cin, H, W] (x_nchw) or [Cin, B, H, W]; y and ep->residual
+ * [B, Cout, Ho, Wo] (y_nchw) or [Cout, B, Ho, Wo]. */
+static int conv(const nn_ctx *ctx, const float *x, int x_nchw, int y_nchw, int B, int Cin, int H, int W,
+                const float *weight, int Cout, int kernel, int stride, int pad, const nn_epilogue *ep, float *y) {
+    int Ho = nn_conv_out_size(H, kernel, stride, pad), Wo = nn_conv_out_size(W, kernel, stride, pad);
+    size_t plane = (size_t)H * W, P = (size_t)Ho * Wo;
+    nn_conv_geom g = {x, B, Cin, H, W, kernel, stride, pad, Ho, Wo, x_nchw ? Cin * plane : plane,
+                      x_nchw ? plane : B * plane};
+    if (!y_nchw) {
+        nn_epilogue e = *ep;
+        e.ldr = (int)(B * P);
+        return conv_group(ctx, &g, (int)(B * P), weight, Cout, &e, y, (int)(B * P));
+    }
+    for (int b = 0; b < B; b++) {
+        nn_conv_geom gb = g;
+        gb.B = 1;
+        gb.x = x + b * (x_nchw ? Cin * plane : plane);
+        nn_epilogue e = *ep;
+        if (ep->residual) e.residual = ep->residual + b * Cout * P, e.ldr = (int)P;
+        if (conv_group(ctx, &gb, (int)P, weight, Cout, &e, y + b * Cout * P, (int)P) != 0) return -1;
     }
     return 0;
 }
@@ -168,7 +213,7 @@ void nn_conv2d(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, 
     (void)scratch;
     nn_epilogue ep = {.alpha = 1.0f};
     /* Only the BLAS fallback allocates; the caller reports it (nn_take_failure). */
-    if (conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y) != 0) nn_note_failure(0);
+    if (conv(ctx, x, 1, 1, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y) != 0) nn_note_failure(0);
 }
 
 clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
@@ -178,10 +223,10 @@ clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int 
                             relu, y);
 }
 
-clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
-                             int Cout, int kernel, int stride, int pad, const float *mean, const float *var,
-                             const float *gamma, const float *beta, float eps, const float *residual, int relu,
-                             float *y) {
+static clip_status conv_bn(const nn_ctx *ctx, const float *x, int x_nchw, int y_nchw, int B, int Cin, int H, int W,
+                           const float *weight, int Cout, int kernel, int stride, int pad, const float *mean,
+                           const float *var, const float *gamma, const float *beta, float eps, const float *residual,
+                           int relu, float *y) {
     float *affine = malloc((size_t)2 * Cout * sizeof(float));
     if (!affine) return clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory");
     /* nn_batchnorm_eval's per-channel scale and shift, applied to the sums
@@ -193,7 +238,23 @@ clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, 
     }
     nn_epilogue ep = {.alpha = 1.0f, .row_scale = affine, .row_shift = affine + Cout,
                       .act = relu ? NN_ACT_RELU : NN_ACT_NONE, .residual = residual, .residual_first = 1};
-    int failed = conv(ctx, x, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y);
+    int failed = conv(ctx, x, x_nchw, y_nchw, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y);
     free(affine);
     return failed ? clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory") : CLIP_OK;
+}
+
+clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, int H, int W, const float *weight,
+                             int Cout, int kernel, int stride, int pad, const float *mean, const float *var,
+                             const float *gamma, const float *beta, float eps, const float *residual, int relu,
+                             float *y) {
+    return conv_bn(ctx, x, 1, 1, B, Cin, H, W, weight, Cout, kernel, stride, pad, mean, var, gamma, beta, eps,
+                   residual, relu, y);
+}
+
+clip_status nn_conv2d_bn_cm(const nn_ctx *ctx, const float *x, int x_nchw, int B, int Cin, int H, int W,
+                            const float *weight, int Cout, int kernel, int stride, int pad, const float *mean,
+                            const float *var, const float *gamma, const float *beta, float eps,
+                            const float *residual, int relu, float *y) {
+    return conv_bn(ctx, x, x_nchw, 0, B, Cin, H, W, weight, Cout, kernel, stride, pad, mean, var, gamma, beta, eps,
+                   residual, relu, y);
 }

@@ -111,6 +111,22 @@ void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size
 /* Whether the packers may call it. */
 int nn_pack_has_avx512(void);
 
+/* Where a convolution reads its input: image b, channel c, pixel (iy, ix)
+ * at x[b * img_stride + c * chan_stride + iy * W + ix] ([B, C, H, W] or the
+ * channel-major [C, B, H, W]). Output pixel n of the product's B * Ho * Wo
+ * columns is image n / (Ho Wo), row (n % (Ho Wo)) / Wo, column % Wo. */
+typedef struct nn_conv_geom {
+    const float *x;
+    int B, Cin, H, W, k, stride, pad, Ho, Wo;
+    size_t img_stride, chan_stride;
+} nn_conv_geom;
+/* AVX-512 im2col gather (kernels_avx512.c; stride 1, k <= 3 only): rows
+ * (c, ky, kx) for channels [c0, c1) of output pixels [n0, n0 + cols) into
+ * dst[row * ds + t], t < width (a multiple of 16; lanes >= cols are 0). */
+void nn_conv_gather_avx512(const nn_conv_geom *g, int c0, int c1, int n0, int cols, int width, float *dst, int ds);
+/* The same pixels as im2col rows: out[t * K + row], t < n <= 16. */
+void nn_conv_gather_rows_avx512(const nn_conv_geom *g, int n0, int n, float *out);
+
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */
 typedef void (*nn_pack_b_fn)(const void *src, const nn_kernels *k, int p0, int p1, float *packed);

@@ -5,6 +5,9 @@
  * that have it. */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "nn/kernels.h"
 
@@ -225,6 +228,107 @@ void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size
         } else {
             for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(d + (size_t)j * ds, out, r[j]);
         }
+    }
+}
+
+/* Lanes [n0, n0 + 16) of the im2col rows, as runs of output pixels on one
+ * output row: per tap, each run is one masked load of consecutive input
+ * pixels (lane t at off + t), with the padding and the lanes past `cols`
+ * masked out. */
+typedef struct gather_plan {
+    int taps, nseg[9];
+    ptrdiff_t off[9][16];
+    __mmask16 mask[9][16];
+} gather_plan;
+
+static void plan_gather(const nn_conv_geom *g, int n0, int lanes, gather_plan *pl) {
+    int k = g->k, P = g->Ho * g->Wo;
+    int rt0[16], rt1[16], rb[16], roy[16], rox[16], runs = 0;
+    for (int t = 0; t < lanes;) {
+        int n = n0 + t, b = n / P, p = n % P, oy = p / g->Wo, ox = p % g->Wo;
+        int run = g->Wo - ox < lanes - t ? g->Wo - ox : lanes - t;
+        rt0[runs] = t, rt1[runs] = t + run, rb[runs] = b, roy[runs] = oy, rox[runs] = ox, runs++;
+        t += run;
+    }
+    pl->taps = k * k;
+    for (int ky = 0, tap = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++, tap++) {
+            int ns = 0;
+            for (int r = 0; r < runs; r++) {
+                int iy = roy[r] - g->pad + ky;
+                if (iy < 0 || iy >= g->H) continue;
+                /* lane t: ix = rox + (t - rt0) - pad + kx */
+                int shift = rox[r] - rt0[r] - g->pad + kx;
+                int lo = -shift > rt0[r] ? -shift : rt0[r], hi = g->W - shift < rt1[r] ? g->W - shift : rt1[r];
+                if (hi <= lo) continue;
+                pl->mask[tap][ns] = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                pl->off[tap][ns] = (ptrdiff_t)rb[r] * (ptrdiff_t)g->img_stride + (ptrdiff_t)iy * g->W + shift;
+                ns++;
+            }
+            pl->nseg[tap] = ns;
+        }
+}
+
+/* Masked lanes are never read, so off + t may point before x for them. */
+INLINE __m512 gather_lanes(const gather_plan *pl, int tap, const float *xc, int pf) {
+    __m512 v = _mm512_setzero_ps();
+    for (int s = 0; s < pl->nseg[tap]; s++) {
+        const float *src = (const float *)((uintptr_t)xc + (uintptr_t)(pl->off[tap][s] * 4));
+        /* The channel rows are read 16-32 floats at a time, a row per
+         * channel: too many streams for the hardware prefetchers. */
+        if (pf) _mm_prefetch((const char *)(src + pf), _MM_HINT_T0);
+        v = _mm512_mask_loadu_ps(v, pl->mask[tap][s], src);
+    }
+    return v;
+}
+
+static int gather_prefetch(void) {
+    static int d = -1;
+    if (d < 0) {
+        const char *e = getenv("CLIP_GATHER_PF");
+        d = e ? atoi(e) : 64;
+    }
+    return d;
+}
+
+void nn_conv_gather_avx512(const nn_conv_geom *g, int c0, int c1, int n0, int cols, int width, float *dst, int ds) {
+    gather_plan pl;
+    int pf = gather_prefetch();
+    for (int l0 = 0; l0 < width; l0 += 16) {
+        int lanes = cols - l0 < 16 ? (cols - l0 > 0 ? cols - l0 : 0) : 16;
+        plan_gather(g, n0 + l0, lanes, &pl);
+        float *d = dst + l0;
+        for (int c = c0; c < c1; c++) {
+            const float *xc = g->x + (size_t)c * g->chan_stride;
+            for (int tap = 0; tap < pl.taps; tap++, d += ds) _mm512_storeu_ps(d, gather_lanes(&pl, tap, xc, tap == 0 || pl.taps == 1 ? pf : 0));
+        }
+    }
+}
+
+void nn_conv_gather_rows_avx512(const nn_conv_geom *g, int n0, int n, float *out) {
+    gather_plan pl;
+    int pf = gather_prefetch();
+    plan_gather(g, n0, n, &pl);
+    int K = g->Cin * pl.taps;
+    __m512 r[16];
+    int fill = 0, row0 = 0;
+    for (int c = 0; c < g->Cin; c++) {
+        const float *xc = g->x + (size_t)c * g->chan_stride;
+        for (int tap = 0; tap < pl.taps; tap++) {
+            r[fill++] = gather_lanes(&pl, tap, xc, tap == 0 ? pf : 0);
+            if (fill == 16) {
+                transpose16(r);
+                UNROLL for (int t = 0; t < 16; t++)
+                    if (t < n) _mm512_storeu_ps(out + (size_t)t * K + row0, r[t]);
+                row0 += 16, fill = 0;
+            }
+        }
+    }
+    if (fill) {
+        for (int i = fill; i < 16; i++) r[i] = _mm512_setzero_ps();
+        transpose16(r);
+        __mmask16 km = tail_mask(fill);
+        for (int t = 0; t < n; t++) _mm512_mask_storeu_ps(out + (size_t)t * K + row0, km, r[t]);
     }
 }
 

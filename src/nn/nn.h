@@ -124,6 +124,14 @@ clip_status nn_conv2d_bn_add(const nn_ctx *ctx, const float *x, int B, int Cin, 
                              const float *weight, int Cout, int kernel, int stride, int pad,
                              const float *mean, const float *var, const float *gamma,
                              const float *beta, float eps, const float *residual, int relu, float *y);
+/* nn_conv2d_bn_add on the channel-major layout, which puts the batch along
+ * the product's columns (one product over B * Ho * Wo pixels, no per-image
+ * calls): y and residual [Cout, B, Ho, Wo]; x [Cin, B, H, W], or
+ * [B, Cin, H, W] with x_nchw != 0 (a tower's input). */
+clip_status nn_conv2d_bn_cm(const nn_ctx *ctx, const float *x, int x_nchw, int B, int Cin, int H, int W,
+                            const float *weight, int Cout, int kernel, int stride, int pad,
+                            const float *mean, const float *var, const float *gamma,
+                            const float *beta, float eps, const float *residual, int relu, float *y);
 static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
     return (in + 2 * pad - kernel) / stride + 1;
 }
