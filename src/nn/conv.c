@@ -127,15 +127,7 @@ static void gather_rows(const void *raw, int i0, int n, float *out) {
 /* Columns of B packed per float32 product: the packed panels of one product
  * stay within this many bytes (per thread), so that they are read back from
  * L2 by every row block of the weight. */
-static size_t chunk_bytes(void) {
-    static size_t bytes;
-    if (!bytes) {
-        const char *e = getenv("CLIP_CONV_CHUNK_KB");
-        long kb = e ? atol(e) : 0;
-        bytes = (size_t)(kb > 0 ? kb : 1536) * 1024;
-    }
-    return bytes;
-}
+static size_t chunk_bytes(void) { return (size_t)1536 * 1024; /* of a 2 MiB L2 (Sapphire Rapids) */ }
 
 /* One group of output columns: y [Cout, N] with row stride ldy (and the
  * residual likewise), pixels [0, N) of the geometry. */
