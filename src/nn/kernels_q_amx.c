@@ -50,55 +50,37 @@ static void prefetch_part(const nn_qblock_args *a, int part, int count) {
         }                                                                     \
     } while (0)
 
-static void bf16_block(const nn_qblock_args *a) {
-    int kblocks = a->Kpad / 32, two = a->rows > 16;
-    const uint8_t *A0 = a->A, *A1 = a->A + 16 * a->lda;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int kb = 0; kb < kblocks; kb++) {
-        prefetch_part(a, kb, kblocks);
-        const uint8_t *b = a->B + (size_t)kb * 2 * NN_Q_SUBTILE_BYTES;
-        _tile_loadd(6, b, 64);
-        _tile_loadd(7, b + NN_Q_SUBTILE_BYTES, 64);
-        _tile_loadd(4, A0 + kb * 64, a->lda);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        if (two) {
-            _tile_loadd(5, A1 + kb * 64, a->lda);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
+/* One 32 x 32 block over Kpad, K in steps of `kstep` elements (64 bytes of
+ * a row): bf16 pairs with tdpbf16ps (float sums) or u8 x s8 quads with
+ * tdpbusd (int32 sums). The tile numbers are immediates, hence a macro. */
+#define AMX_BLOCK(name, kstep, dot, acc_type)                                 \
+    static void name(const nn_qblock_args *a) {                               \
+        int kblocks = a->Kpad / (kstep), two = a->rows > 16;                  \
+        const uint8_t *A0 = a->A, *A1 = a->A + 16 * a->lda;                   \
+        _tile_zero(0);                                                        \
+        _tile_zero(1);                                                        \
+        _tile_zero(2);                                                        \
+        _tile_zero(3);                                                        \
+        for (int kb = 0; kb < kblocks; kb++) {                                \
+            prefetch_part(a, kb, kblocks);                                    \
+            const uint8_t *b = a->B + (size_t)kb * 2 * NN_Q_SUBTILE_BYTES;    \
+            _tile_loadd(6, b, 64);                                            \
+            _tile_loadd(7, b + NN_Q_SUBTILE_BYTES, 64);                       \
+            _tile_loadd(4, A0 + kb * 64, a->lda);                             \
+            dot(0, 4, 6);                                                     \
+            dot(1, 4, 7);                                                     \
+            if (two) {                                                        \
+                _tile_loadd(5, A1 + kb * 64, a->lda);                         \
+                dot(2, 5, 6);                                                 \
+                dot(3, 5, 7);                                                 \
+            }                                                                 \
+        }                                                                     \
+        acc_type *acc = a->acc;                                               \
+        STORE_ACC(acc, two);                                                  \
     }
-    float *acc = a->acc;
-    STORE_ACC(acc, two);
-}
 
-static void int8_block(const nn_qblock_args *a) {
-    int kblocks = a->Kpad / 64, two = a->rows > 16;
-    const uint8_t *A0 = a->A, *A1 = a->A + 16 * a->lda;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int kb = 0; kb < kblocks; kb++) {
-        prefetch_part(a, kb, kblocks);
-        const uint8_t *b = a->B + (size_t)kb * 2 * NN_Q_SUBTILE_BYTES;
-        _tile_loadd(6, b, 64);
-        _tile_loadd(7, b + NN_Q_SUBTILE_BYTES, 64);
-        _tile_loadd(4, A0 + kb * 64, a->lda);
-        _tile_dpbusd(0, 4, 6);
-        _tile_dpbusd(1, 4, 7);
-        if (two) {
-            _tile_loadd(5, A1 + kb * 64, a->lda);
-            _tile_dpbusd(2, 5, 6);
-            _tile_dpbusd(3, 5, 7);
-        }
-    }
-    int32_t *acc = a->acc;
-    STORE_ACC(acc, two);
-}
+AMX_BLOCK(bf16_block, 32, _tile_dpbf16ps, float)
+AMX_BLOCK(int8_block, 64, _tile_dpbusd, int32_t)
 
 const nn_qkernels nn_qkernels_amx = {"amx", bf16_block, int8_block, nn_q_to_bf16_avx512, nn_q_to_u8_avx512,
                                      begin, end, nn_q_pairs_to_bf16_avx512, nn_q_gather_columns_avx512};
