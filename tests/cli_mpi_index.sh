@@ -15,6 +15,10 @@
 # noise) would still pass and be reported.
 set -u
 source "$(dirname "$0")/common.sh"
+# Containers often forbid the cross-process memory copy (CMA) OpenMPI's
+# shared-memory transport tries first for large messages: plain copies
+# work everywhere.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpiexec=${CLIP_MPIEXEC:-mpirun}
 command -v python3 >/dev/null || { echo "FATAL: python3 missing" >&2; exit 1; }
 export CLIP_VOCAB=$fixtures/vocab/bpe_simple_vocab_16e6.txt.gz

@@ -11,6 +11,10 @@
 # Ranks differ from one process only in the order of float32 sums.
 set -u
 source "$(dirname "$0")/common.sh"
+# Containers often forbid the cross-process memory copy (CMA) OpenMPI's
+# shared-memory transport tries first for large messages: plain copies
+# work everywhere.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpiexec=${CLIP_MPIEXEC:-mpirun}
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
   echo "FATAL: Fashion-MNIST missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
