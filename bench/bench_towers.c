@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "clip.h"
+#include "common.h"
 #include "flops.h"
 #include "model/model_internal.h"
 
@@ -38,20 +39,6 @@ typedef struct options {
     int n_dtypes;
 } options;
 
-static double now(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static float rng_uniform(void) { return (float)((rng_next() >> 40) * (1.0 / (1ull << 24))); }
 
 static int parse_list(const char *text, int *out, int cap) {
     int n = 0;
@@ -129,11 +116,6 @@ static void parse_options(int argc, char **argv, options *o) {
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct run_stats {
     double wall_med, wall_min, wall_max, cpu_med;
 } run_stats;
@@ -163,20 +145,14 @@ static run_stats measure(const job *j, const options *o) {
     double wall[64], cpu[64];
     int n = o->iters < 64 ? o->iters : 64;
     for (int i = 0; i < n; i++) {
-        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        double w0 = bench_now(CLOCK_MONOTONIC), c0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
         run_once(j);
-        cpu[i] = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        wall[i] = now(CLOCK_MONOTONIC) - w0;
+        cpu[i] = bench_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        wall[i] = bench_now(CLOCK_MONOTONIC) - w0;
     }
-    qsort(wall, (size_t)n, sizeof(double), cmp_double);
-    qsort(cpu, (size_t)n, sizeof(double), cmp_double);
+    qsort(wall, (size_t)n, sizeof(double), bench_cmp_double);
+    qsort(cpu, (size_t)n, sizeof(double), bench_cmp_double);
     return (run_stats){wall[n / 2], wall[0], wall[n - 1], cpu[n / 2]};
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;
 }
 
 static const char *kind_name(job_kind k) {
@@ -193,37 +169,16 @@ static void fill_tokens(int32_t *tokens, int batch, int context, job_kind kind, 
         int32_t *row = tokens + (size_t)b * context;
         memset(row, 0, (size_t)context * sizeof(int32_t));
         row[0] = CLIP_TOKEN_SOT;
-        for (int l = 1; l < len - 1; l++) row[l] = 1 + (int32_t)(rng_next() % 49000);
+        for (int l = 1; l < len - 1; l++) row[l] = 1 + (int32_t)(bench_rng_next() % 49000);
         row[len - 1] = CLIP_TOKEN_EOT;
         if (len > *longest) *longest = len;
     }
 }
 
-static int ensure_model(const char *dir, const char *name, char *path, size_t cap) {
-    snprintf(path, cap, "%s/%s-seed0.safetensors", dir, name);
-    struct stat sb;
-    if (stat(path, &sb) == 0) return 0;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bench_towers: cannot create %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    clip_arch arch;
-    if (clip_arch_by_name(name, &arch) != CLIP_OK) {
-        fprintf(stderr, "bench_towers: %s\n", clip_last_error());
-        return -1;
-    }
-    fprintf(stderr, "creating %s ...\n", path);
-    if (clip_model_init_file(&arch, 0, NULL, path) != CLIP_OK) {
-        fprintf(stderr, "bench_towers: %s\n", clip_last_error());
-        return -1;
-    }
-    return 0;
-}
-
 static void bench_model(const char *name, clip_weight_dtype dtype, const options *o) {
     char path[1024];
-    if (ensure_model(o->dir, name, path, sizeof path) != 0) exit(1);
-    double t0 = now(CLOCK_MONOTONIC);
+    if (bench_ensure_model("bench_towers", o->dir, name, path, sizeof path) != 0) exit(1);
+    double t0 = bench_now(CLOCK_MONOTONIC);
     clip_model *model = NULL;
     clip_load_options lo = {.n_threads = 1, .weight_dtype = dtype};
     if (clip_model_load(path, &lo, &model) != CLIP_OK) {
@@ -236,7 +191,7 @@ static void bench_model(const char *name, clip_weight_dtype dtype, const options
         nn_ctx_release(&model->nn);
     else if (nn_ctx_init(&model->nn) != CLIP_OK)
         exit(1);
-    double load_s = now(CLOCK_MONOTONIC) - t0;
+    double load_s = bench_now(CLOCK_MONOTONIC) - t0;
     clip_model_info info;
     clip_model_get_info(model, &info);
     int R = info.image_resolution, C = info.context_length, E = info.embed_dim;
@@ -251,14 +206,14 @@ static void bench_model(const char *name, clip_weight_dtype dtype, const options
         fprintf(stderr, "bench_towers: out of memory\n");
         exit(1);
     }
-    for (size_t i = 0; i < image_floats * max_batch; i++) pixels[i] = 4.0f * rng_uniform() - 2.0f;
+    for (size_t i = 0; i < image_floats * max_batch; i++) pixels[i] = 4.0f * bench_rng_uniform() - 2.0f;
 
     /* First encodes include whatever the library does lazily (weight packing). */
     job first = {model, JOB_IMAGE, 1, pixels, tokens, features};
-    t0 = now(CLOCK_MONOTONIC);
+    t0 = bench_now(CLOCK_MONOTONIC);
     run_once(&first);
-    double first_image_s = now(CLOCK_MONOTONIC) - t0;
-    double image_rss = peak_rss_mib();
+    double first_image_s = bench_now(CLOCK_MONOTONIC) - t0;
+    double image_rss = bench_peak_rss_mib();
     int longest;
     double first_text_s = 0;
     /* Only when a text tower is measured: it would add its own packed
@@ -266,9 +221,9 @@ static void bench_model(const char *name, clip_weight_dtype dtype, const options
     if (o->text_full || o->text_short) {
         fill_tokens(tokens, 1, C, JOB_TEXT77, &longest);
         first.kind = JOB_TEXT77;
-        t0 = now(CLOCK_MONOTONIC);
+        t0 = bench_now(CLOCK_MONOTONIC);
         run_once(&first);
-        first_text_s = now(CLOCK_MONOTONIC) - t0;
+        first_text_s = bench_now(CLOCK_MONOTONIC) - t0;
     }
 
     printf("\n%s %s (%s): load %.1f ms, first image encode %.1f ms (peak RSS then %.0f MiB), first text encode "
@@ -321,7 +276,7 @@ static void bench_model(const char *name, clip_weight_dtype dtype, const options
     free(pixels);
     free(tokens);
     free(features);
-    printf("  peak RSS so far %.0f MiB\n", peak_rss_mib());
+    printf("  peak RSS so far %.0f MiB\n", bench_peak_rss_mib());
 }
 
 int main(int argc, char **argv) {

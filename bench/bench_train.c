@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "clip.h"
+#include "common.h"
 #include "flops.h"
 #include "model/model_internal.h"
 #include "train/adamw.h"
@@ -28,20 +29,6 @@ typedef struct options {
     int text_len; /* tokens per caption including start and end */
     int bf16;     /* --precision bf16: mixed-precision products */
 } options;
-
-static double now(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void usage(FILE *out) {
     fputs("usage: bench_train [options]\n"
@@ -90,46 +77,9 @@ static void parse_options(int argc, char **argv, options *o) {
     }
 }
 
-static int ensure_model(const char *dir, const char *name, char *path, size_t cap) {
-    snprintf(path, cap, "%s/%s-seed0.safetensors", dir, name);
-    struct stat sb;
-    if (stat(path, &sb) == 0) return 0;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bench_train: cannot create %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    clip_arch arch;
-    if (strcmp(name, "small") == 0) {
-        /* ViT-S/32-like towers: 384-wide 6-layer image, 256-wide 6-layer text. */
-        arch = (clip_arch){.embed_dim = 256, .image_resolution = 224, .vision_layers = {6}, .vision_width = 384,
-                           .vision_patch_size = 32, .context_length = 77, .vocab_size = 49408, .text_width = 256,
-                           .text_heads = 4, .text_layers = 6};
-    } else if (clip_arch_by_name(name, &arch) != CLIP_OK) {
-        fprintf(stderr, "bench_train: %s\n", clip_last_error());
-        return -1;
-    }
-    fprintf(stderr, "creating %s ...\n", path);
-    if (clip_model_init_file(&arch, 0, NULL, path) != CLIP_OK) {
-        fprintf(stderr, "bench_train: %s\n", clip_last_error());
-        return -1;
-    }
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss / 1024.0;
-}
-
 static void bench_model(const char *name, const options *o) {
     char path[1024];
-    if (ensure_model(o->dir, name, path, sizeof path) != 0) exit(1);
+    if (bench_ensure_model("bench_train", o->dir, name, path, sizeof path) != 0) exit(1);
     clip_model *model = NULL;
     clip_load_options lo = {.n_threads = o->threads};
     if (clip_model_load(path, &lo, &model) != CLIP_OK) {
@@ -144,11 +94,11 @@ static void bench_model(const char *name, const options *o) {
     float *pixels = malloc(image_floats * sizeof(float));
     int32_t *tokens = calloc((size_t)C * n, sizeof(int32_t));
     if (!pixels || !tokens) exit(1);
-    for (size_t i = 0; i < image_floats; i++) pixels[i] = (float)((rng_next() >> 40) * (4.0 / (1ull << 24))) - 2.0f;
+    for (size_t i = 0; i < image_floats; i++) pixels[i] = (float)((bench_rng_next() >> 40) * (4.0 / (1ull << 24))) - 2.0f;
     for (int b = 0; b < n; b++) {
         int32_t *row = tokens + (size_t)b * C;
         row[0] = CLIP_TOKEN_SOT;
-        for (int l = 1; l < len - 1; l++) row[l] = 1 + (int32_t)(rng_next() % 49000);
+        for (int l = 1; l < len - 1; l++) row[l] = 1 + (int32_t)(bench_rng_next() % 49000);
         row[len - 1] = CLIP_TOKEN_EOT;
     }
     clip_trainer *trainer = NULL;
@@ -167,26 +117,26 @@ static void bench_model(const char *name, const options *o) {
     int iters = o->iters < 64 ? o->iters : 64;
     float loss = 0;
     for (int it = -o->warmup; it < iters; it++) {
-        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        double w0 = bench_now(CLOCK_MONOTONIC), c0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
         clip_trainer_zero_grad(trainer);
         if (clip_trainer_forward_backward(trainer, pixels, tokens, n, &loss, NULL) != CLIP_OK) {
             fprintf(stderr, "bench_train: %s\n", clip_last_error());
             exit(1);
         }
-        double w1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+        double w1 = bench_now(CLOCK_MONOTONIC), c1 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
         grad_clip_norm(params, count, 1.0);
         adamw_step(opt, 1e-5);
         clip_trainer_params_updated(trainer);
-        double c2 = now(CLOCK_PROCESS_CPUTIME_ID);
+        double c2 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
         if (it >= 0) {
             fb_wall[it] = w1 - w0;
             fb_cpu[it] = c1 - c0;
             opt_cpu[it] = c2 - c1;
         }
     }
-    qsort(fb_wall, (size_t)iters, sizeof(double), cmp_double);
-    qsort(fb_cpu, (size_t)iters, sizeof(double), cmp_double);
-    qsort(opt_cpu, (size_t)iters, sizeof(double), cmp_double);
+    qsort(fb_wall, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(fb_cpu, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(opt_cpu, (size_t)iters, sizeof(double), bench_cmp_double);
     double forward = (flops_image(&info) + flops_text(&info, len)) * n, step_cpu = fb_cpu[iters / 2] + opt_cpu[iters / 2];
     printf("\n%s: %.1fM parameters, batch %d, %d thread(s), captions of %d tokens, loss %.4f\n", name,
            info.n_parameters / 1e6, n, o->threads, len, loss);
@@ -196,7 +146,7 @@ static void bench_model(const char *name, const options *o) {
            "(3 x %.1f GFLOP forward)\n",
            n / step_cpu, n / fb_wall[iters / 2], 3 * forward / fb_cpu[iters / 2] * 1e-9, forward * 1e-9);
     printf("  trainer memory %.0f MiB (parameters + gradients), peak RSS %.0f MiB\n",
-           clip_trainer_memory_bytes(trainer) / 1048576.0, peak_rss_mib());
+           clip_trainer_memory_bytes(trainer) / 1048576.0, bench_peak_rss_mib());
     fflush(stdout);
     adamw_free(opt);
     clip_trainer_free(trainer);
