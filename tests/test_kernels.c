@@ -363,6 +363,96 @@ static void check_conv(const char *path, nn_ctx *ctx, int H, int W, int k, int s
     free(scratch);
 }
 
+/* The blocked (NCHW16c) convolution against a double-precision reference
+ * of relu(bn(conv(x)) + residual), with the maps' zero borders, tiles of
+ * one and two rows, uneven tiles and a last group of one block. Also the
+ * blocked pooling against nn_avgpool (bit for bit) and the layout changes. */
+static void check_conv_blocked(const char *path, nn_ctx *ctx, int n, int Cin, int Cout, int H, int W, int k,
+                               int in_border, int out_border, int with_residual) {
+    int pad = k / 2;
+    size_t plane = (size_t)H * W, outs = (size_t)n * Cout * plane;
+    float *x = rand_floats((size_t)n * Cin * plane), *w = rand_floats((size_t)Cout * Cin * k * k);
+    float *mean = rand_floats((size_t)Cout), *var = rand_floats((size_t)Cout), *g = rand_floats((size_t)Cout);
+    float *be = rand_floats((size_t)Cout), *res = rand_floats(outs);
+    for (int c = 0; c < Cout; c++) var[c] = var[c] * var[c] + 0.1f;
+    /* x as [C, n, H, W] for nn_bmap_from_cm */
+    float *x_cm = malloc((size_t)n * Cin * plane * sizeof(float)), *res_cm = malloc(outs * sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < Cin; c++)
+            memcpy(x_cm + ((size_t)c * n + b) * plane, x + ((size_t)b * Cin + c) * plane, plane * sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < Cout; c++)
+            memcpy(res_cm + ((size_t)c * n + b) * plane, res + ((size_t)b * Cout + c) * plane, plane * sizeof(float));
+    nn_bmap X = {nn_alloc_floats(nn_bmap_floats(n, Cin, H, W, in_border)), n, Cin, H, W, in_border};
+    nn_bmap R = {nn_alloc_floats(nn_bmap_floats(n, Cout, H, W, 0)), n, Cout, H, W, 0};
+    nn_bmap Y = {nn_alloc_floats(nn_bmap_floats(n, Cout, H, W, out_border)), n, Cout, H, W, out_border};
+    /* Garbage where the borders go: the calls must zero what they own. */
+    memset(Y.data, 0x7f, nn_bmap_floats(n, Cout, H, W, out_border) * sizeof(float));
+    memset(X.data, 0x7f, nn_bmap_floats(n, Cin, H, W, in_border) * sizeof(float));
+    nn_bmap_from_cm(x_cm, &X);
+    nn_bmap_from_cm(res_cm, &R);
+    float *back = malloc((size_t)n * Cin * plane * sizeof(float)), *y = malloc(outs * sizeof(float));
+    nn_bmap_to_nchw(&X, back);
+    CHECK(memcmp(back, x, (size_t)n * Cin * plane * sizeof(float)) == 0, "%s bmap round trip", path);
+    CHECK(nn_conv2d_bn_blocked(ctx, &X, w, Cout, k, 1, pad, mean, var, g, be, 1e-5f, with_residual ? &R : NULL, 1,
+                               &Y) == CLIP_OK,
+          "nn_conv2d_bn_blocked");
+    nn_bmap_to_nchw(&Y, y);
+    int bad = 0;
+    for (int b = 0; b < n; b++)
+        for (int o = 0; o < Cout; o++) {
+            double scale = g[o] / sqrt((double)var[o] + 1e-5), shift = be[o] - mean[o] * scale;
+            for (int oy = 0; oy < H; oy++)
+                for (int ox = 0; ox < W; ox++) {
+                    double acc = 0, mag = 0;
+                    for (int c = 0; c < Cin; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy - pad + ky, ix = ox - pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                double v = (double)x[(((size_t)b * Cin + c) * H + iy) * W + ix] *
+                                           w[(((size_t)o * Cin + c) * k + ky) * k + kx];
+                                acc += v;
+                                mag += fabs(v);
+                            }
+                    size_t at = (((size_t)b * Cout + o) * H + oy) * W + ox;
+                    double want = acc * scale + shift + (with_residual ? res[at] : 0);
+                    double tol_mag = mag * fabs(scale) + fabs(shift) + (with_residual ? fabs(res[at]) : 0);
+                    want = want > 0 ? want : 0;
+                    if (!close_enough(y[at], want, tol_mag, Cin * k * k)) bad++;
+                }
+        }
+    CHECK(bad == 0, "%s conv blocked n=%d %d->%d %dx%d k=%d borders %d/%d%s: %d bad", path, n, Cin, Cout, H, W, k,
+          in_border, out_border, with_residual ? " +residual" : "", bad);
+    /* The border around Y is zero (a 3x3 convolution reads it as padding). */
+    int Wp = W + 2 * out_border, Hp = H + 2 * out_border, nonzero = 0;
+    for (size_t blk = 0; blk < (size_t)n * (Cout / 16); blk++)
+        for (int yy = 0; yy < Hp; yy++)
+            for (int xx = 0; xx < Wp; xx++) {
+                int inside = yy >= out_border && yy < out_border + H && xx >= out_border && xx < out_border + W;
+                for (int l = 0; !inside && l < 16; l++)
+                    if (Y.data[((blk * Hp + yy) * Wp + xx) * 16 + l] != 0.0f) nonzero++;
+            }
+    CHECK(nonzero == 0, "%s conv blocked: %d border values not zero", path, nonzero);
+    if (H % 2 == 0 && W % 2 == 0) {
+        nn_bmap P = {nn_alloc_floats(nn_bmap_floats(n, Cout, H / 2, W / 2, 1)), n, Cout, H / 2, W / 2, 1};
+        float *pooled = malloc(outs / 4 * sizeof(float)), *want = malloc(outs / 4 * sizeof(float));
+        nn_avgpool_blocked(ctx, &Y, 2, &P);
+        nn_bmap_to_nchw(&P, pooled);
+        nn_avgpool(ctx, y, n, Cout, H, W, 2, want);
+        CHECK(memcmp(pooled, want, outs / 4 * sizeof(float)) == 0, "%s avgpool blocked = nn_avgpool", path);
+        free(P.data);
+        free(pooled);
+        free(want);
+    }
+    if (ctx->state) {
+        nn_ctx_release(ctx);
+        CHECK(nn_ctx_init(ctx) == CLIP_OK, "nn_ctx_init");
+    }
+    free(x), free(w), free(mean), free(var), free(g), free(be), free(res), free(x_cm), free(res_cm);
+    free(X.data), free(R.data), free(Y.data), free(back), free(y);
+}
+
 static void run_path(const char *path) {
     static const case_shape fixed[] = {{1, 1, 1}, {1, 33, 5}, {14, 32, 64}, {15, 33, 17}, {50, 96, 64},
                                        {29, 65, 100}, {77, 47, 3}, {3, 130, 257}, {4, 9, 0}};
@@ -391,6 +481,13 @@ static void run_path(const char *path) {
     check_conv(path, &ctx3, 13, 11, 3, 1, 1);
     check_conv(path, &ctx1, 8, 9, 1, 1, 0); /* 72 pixels: read in place, last panel copied */
     check_conv(path, &ctx3, 2, 3, 1, 1, 0); /* narrower than one panel */
+    if (nn_conv_blocked_available(&ctx1)) {
+        check_conv_blocked(path, &ctx1, 1, 16, 48, 9, 9, 3, 1, 1, 1);  /* 2 + 1 blocks, 9-pixel rows */
+        check_conv_blocked(path, &ctx3, 2, 32, 32, 7, 7, 1, 0, 0, 1);  /* row pairs and a single row */
+        check_conv_blocked(path, &ctx1, 1, 16, 16, 4, 29, 3, 2, 0, 0); /* 29 = 10 + 10 + 9, border > pad */
+        check_conv_blocked(path, &ctx3, 3, 48, 64, 6, 14, 3, 1, 1, 1);
+        check_conv_blocked(path, &ctx1, 1, 64, 32, 1, 1, 3, 1, 0, 0);  /* all padding but the centre */
+    }
     nn_ctx_release(&ctx3);
     clip_pool_destroy(ctx1.pool);
     clip_pool_destroy(ctx3.pool);

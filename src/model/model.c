@@ -40,6 +40,7 @@ clip_status clip_model_from_safetensors(st_file *file, const char *path, const c
     model->file = file;
     pthread_mutex_init(&model->tokenizer_lock, NULL);
     pthread_mutex_init(&model->tokenizer_init_lock, NULL);
+    pthread_mutex_init(&model->arena_lock, NULL);
     model->path = strdup(path);
     if (opts && opts->vocab_path) model->vocab_path = strdup(opts->vocab_path);
     clip_status st = model->path ? CLIP_OK : clip_fail(CLIP_ERR_NO_MEMORY, "%s: out of memory", path);
@@ -105,6 +106,34 @@ const char *clip_weight_dtype_name(clip_weight_dtype dtype) {
     return dtype == CLIP_WEIGHT_BF16 ? "bf16" : dtype == CLIP_WEIGHT_INT8 ? "int8" : "f32";
 }
 
+/* Batches up to about 8 RN50 images keep their buffers; larger ones would
+ * hold hundreds of MiB after they are done. */
+#define ARENA_KEEP_FLOATS ((size_t)32 * 1024 * 1024)
+
+float *model_arena_take(clip_model *model, size_t floats, int *owned) {
+    *owned = 1;
+    if (floats <= ARENA_KEEP_FLOATS && pthread_mutex_trylock(&model->arena_lock) == 0) {
+        if (model->arena_floats < floats) {
+            free(model->arena);
+            model->arena = nn_alloc_floats(floats);
+            model->arena_floats = model->arena ? floats : 0;
+        }
+        if (model->arena) {
+            *owned = 0;
+            return model->arena;
+        }
+        pthread_mutex_unlock(&model->arena_lock);
+    }
+    return nn_alloc_floats(floats);
+}
+
+void model_arena_give(clip_model *model, float *arena, int owned) {
+    if (owned)
+        free(arena);
+    else
+        pthread_mutex_unlock(&model->arena_lock);
+}
+
 void clip_model_free(clip_model *model) {
     if (!model) return;
     free_transformer(&model->vit.blocks);
@@ -120,6 +149,8 @@ void clip_model_free(clip_model *model) {
     clip_tokenizer_free(model->tokenizer);
     pthread_mutex_destroy(&model->tokenizer_lock);
     pthread_mutex_destroy(&model->tokenizer_init_lock);
+    pthread_mutex_destroy(&model->arena_lock);
+    free(model->arena);
     clip_pool_destroy(model->pool);
     st_close(model->file);
     free(model->vocab_path);

@@ -104,6 +104,10 @@ struct clip_model {
      * search for the vocabulary. */
     clip_tokenizer *tokenizer;
     pthread_mutex_t tokenizer_lock, tokenizer_init_lock;
+    /* Activations of the last image batch, kept for the next (model_arena_take). */
+    pthread_mutex_t arena_lock;
+    float *arena;
+    size_t arena_floats;
     char dtype_summary[64];
 };
 
@@ -121,11 +125,26 @@ clip_status clip_encode_image_traced(clip_model *model, const float *pixels, int
 clip_status clip_encode_text_traced(clip_model *model, const int32_t *tokens, int n, float *features,
                                     const clip_trace *trace, int full_context);
 
+/* A 64-byte aligned buffer of `floats` floats for one forward pass: the
+ * model's kept arena when no other call holds it and it is not too large
+ * to keep (freshly allocated and freed, a batch's buffers page-faulted in
+ * on every call: 8% of RN50's time at batch 8), else a new allocation.
+ * NULL when out of memory. Give it back with model_arena_give. */
+float *model_arena_take(clip_model *model, size_t floats, int *owned);
+void model_arena_give(clip_model *model, float *arena, int owned);
+
 /* Towers (vit.c, resnet.c, text.c, transformer.c) */
 clip_status vit_forward(clip_model *model, const float *pixels, int n, float *features,
                         const clip_trace *trace);
 clip_status resnet_forward(clip_model *model, const float *pixels, int n, float *features,
                            const clip_trace *trace);
+/* The ResNet on blocked maps (resnet_blocked.c), where
+ * resnet_blocked_usable: float32 on AVX-512, channel counts of 16s. */
+int resnet_blocked_usable(const clip_model *model);
+clip_status resnet_forward_blocked(clip_model *model, const float *pixels, int n, float *features,
+                                   const clip_trace *trace);
+/* The attention-pooling head over pixels [n, HW, C] (resnet.c). */
+clip_status resnet_attention_pool(const clip_model *model, const float *pixels, int n, float *features);
 clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float *features,
                          const clip_trace *trace, int full_context);
 /* One image's patches as rows (c, ky, kx), so the stride-P patch

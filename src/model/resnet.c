@@ -88,8 +88,9 @@ static clip_status bottleneck_forward(const clip_model *model, const bottleneck 
     return st;
 }
 
-/* Multi-head attention of the mean token (query) over all tokens. */
-static clip_status attention_pool(const clip_model *model, const float *feature_map, int n, float *features) {
+/* Multi-head attention of the mean token (query) over all tokens;
+ * pixels [n, HW, C] (each image's map as a token sequence). */
+clip_status resnet_attention_pool(const clip_model *model, const float *pixels, int n, float *features) {
     const resnet_tower *r = &model->resnet;
     const nn_ctx *ctx = &model->nn;
     int C = r->pool_channels, T = r->pool_tokens, HW = T - 1, heads = r->heads, d = C / heads;
@@ -100,18 +101,13 @@ static clip_status attention_pool(const clip_model *model, const float *feature_
     float *tokens = work, *k = tokens + (size_t)n * T * C, *v = k + (size_t)n * T * C;
     float *mean_tokens = v + (size_t)n * T * C, *q = mean_tokens + (size_t)n * C;
     float *attended = q + (size_t)n * C, *scores = attended + (size_t)n * C;
-    /* feature_map [C, n, HW] (channel-major) or [n, C, HW] */
-    size_t bstride = channel_major(model) ? (size_t)HW : (size_t)C * HW;
-    size_t cstride = channel_major(model) ? (size_t)n * HW : (size_t)HW;
     for (int b = 0; b < n; b++) {
-        const float *map = feature_map + (size_t)b * bstride;
+        const float *map = pixels + (size_t)b * HW * C;
         float *seq = tokens + (size_t)b * T * C;
+        memcpy(seq + C, map, (size_t)HW * C * sizeof(float));
         for (int c = 0; c < C; c++) {
             float sum = 0;
-            for (int p = 0; p < HW; p++) {
-                seq[(size_t)(p + 1) * C + c] = map[(size_t)c * cstride + p];
-                sum += map[(size_t)c * cstride + p];
-            }
+            for (int p = 0; p < HW; p++) sum += map[(size_t)p * C + c];
             seq[c] = sum / (float)HW;
         }
         for (int t = 0; t < T; t++)
@@ -165,6 +161,7 @@ static void emit_map(const clip_trace *trace, int cm, const char *name, const fl
 
 clip_status resnet_forward(clip_model *model, const float *pixels, int n, float *features,
                            const clip_trace *trace) {
+    if (resnet_blocked_usable(model)) return resnet_forward_blocked(model, pixels, n, features, trace);
     const resnet_tower *r = &model->resnet;
     int R = r->resolution, w = r->width;
     /* Two ping-pong buffers sized for the largest map: the stem's first
@@ -214,7 +211,19 @@ clip_status resnet_forward(clip_model *model, const float *pixels, int n, float 
             emit_map(trace, channel_major(model), name, cur, n, r->blocks[block - 1].conv3.out_channels, H, W);
         }
     }
-    if (st == CLIP_OK) st = attention_pool(model, cur, n, features);
+    if (st == CLIP_OK) {
+        /* [C, n, HW] (channel-major) or [n, C, HW] -> [n, HW, C] */
+        int C = r->pool_channels, HW = r->pool_tokens - 1, cm = channel_major(model);
+        float *pixels = malloc((size_t)n * HW * C * sizeof(float));
+        if (!pixels) st = clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory in attention pool");
+        for (int b = 0; pixels && b < n; b++)
+            for (int c = 0; c < C; c++) {
+                const float *src = cur + (cm ? ((size_t)c * n + b) * HW : ((size_t)b * C + c) * HW);
+                for (int p = 0; p < HW; p++) pixels[((size_t)b * HW + p) * C + c] = src[p];
+            }
+        if (st == CLIP_OK) st = resnet_attention_pool(model, pixels, n, features);
+        free(pixels);
+    }
     if (st == CLIP_OK) {
         int64_t shape[2] = {n, model->info.embed_dim};
         trace_emit(trace, "visual.attnpool", features, 2, shape);

@@ -135,6 +135,41 @@ clip_status nn_conv2d_bn_cm(const nn_ctx *ctx, const float *x, int x_nchw, int B
 static inline int nn_conv_out_size(int in, int kernel, int stride, int pad) {
     return (in + 2 * pad - kernel) / stride + 1;
 }
+/* Blocked feature maps, "NCHW16c" as in oneDNN and ONNX Runtime: channel c
+ * of pixel (y, x) of image b is at data[(((b * C/16 + c/16) * Hp + y + border)
+ * * Wp + x + border) * 16 + c % 16], Hp = H + 2 border, Wp = W + 2 border.
+ * A convolution then reads a pixel's 16 channels as one vector and a row of
+ * pixels as contiguous memory instead of gathering them, and the zero
+ * border is a 3x3 convolution's padding. C is a multiple of 16; data is
+ * 64-byte aligned. */
+typedef struct nn_bmap {
+    float *data;
+    int n, C, H, W, border;
+} nn_bmap;
+size_t nn_bmap_floats(int n, int C, int H, int W, int border);
+/* 64-byte aligned allocation of `floats` floats (free with free()). */
+float *nn_alloc_floats(size_t floats);
+/* Whether the blocked convolution runs here: float32 weights on the
+ * AVX-512 kernels (elsewhere the towers keep the im2col path). */
+int nn_conv_blocked_available(const nn_ctx *ctx);
+/* y = act(bn(conv(x)) (+ residual)) as nn_conv2d_bn_add, on blocked maps,
+ * stride 1 (ResNets downsample by pooling):
+ * Cin and Cout multiples of 16, x->border >= pad, y [n, Cout, Ho, Wo] with
+ * any border (zeroed here), residual like y (or NULL). The weight is
+ * [Cout, Cin, k, k] as PyTorch stores it, packed once per context state. */
+clip_status nn_conv2d_bn_blocked(const nn_ctx *ctx, const nn_bmap *x, const float *weight, int Cout, int kernel,
+                                 int stride, int pad, const float *mean, const float *var, const float *gamma,
+                                 const float *beta, float eps, const nn_bmap *residual, int relu, const nn_bmap *y);
+/* AvgPool2d(k) with stride k between blocked maps (same arithmetic as
+ * nn_avgpool); y's border is zeroed. */
+void nn_avgpool_blocked(const nn_ctx *ctx, const nn_bmap *x, int k, const nn_bmap *y);
+/* Layout changes: x [C, n, H, W] (channel-major, nn_conv2d_bn_cm's) into
+ * y (border zeroed); x into y [n, C, H, W]. */
+void nn_bmap_from_cm(const float *x, const nn_bmap *y);
+void nn_bmap_to_nchw(const nn_bmap *x, float *y);
+/* y [n, H*W, C] (pixel-major: a token sequence per image) from x. */
+void nn_bmap_to_tokens(const nn_bmap *x, float *y);
+
 /* Eval-mode BatchNorm with optional ReLU, in place, x [B, C, HW]. */
 void nn_batchnorm_eval(const nn_ctx *ctx, float *x, int B, int C, int HW, const float *mean,
                        const float *var, const float *gamma, const float *beta,

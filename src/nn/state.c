@@ -19,7 +19,7 @@ typedef struct cache_entry {
     const float *w;
     const nn_kernels *k; /* float32 entries; NULL for reduced precision */
     int ld, N, K;
-    int layout; /* nn_weight_layout, or PACKED_AS_A */
+    int layout; /* nn_weight_layout, PACKED_AS_A or a custom tag (state.h) */
     nn_dtype dtype;
     int mapped; /* in the context's read-only mapping: cannot change */
     uint64_t fingerprint;
@@ -199,6 +199,18 @@ const float *nn_state_packed_a(nn_state *s, const nn_ctx *ctx, const nn_kernels 
     if (!e) return NULL;
     nn_pack_a(k, M, K, w, ld, e->packed);
     if (e->mapped) release_mapped(ctx, w, span_bytes(ld, NN_OUT_IN, M, K));
+    return e->packed;
+}
+
+const float *nn_state_packed_custom(nn_state *s, const nn_ctx *ctx, const float *w, int tag, int N, int K,
+                                    size_t floats, nn_custom_pack_fn pack, void *arg) {
+    int stale;
+    cache_entry *e = lookup(s, NULL, NN_F32, w, K, tag, N, K, &stale);
+    if (e && !stale) return e->packed;
+    if (!e) e = insert(s, ctx, NULL, NN_F32, w, K, tag, N, K, floats);
+    if (!e) return NULL;
+    pack(w, arg, e->packed);
+    if (e->mapped) release_mapped(ctx, w, span_bytes(K, NN_OUT_IN, N, K));
     return e->packed;
 }
 
