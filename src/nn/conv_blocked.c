@@ -113,7 +113,7 @@ static void bconv_task(void *raw, int task, int thread) {
     int groups = j->groups;
     int task_rows = oh1 - oh0, task_tiles = (b1 - b0) * tiles * (pairs ? (task_rows + 1) / 2 : task_rows);
     size_t next_lines = g + 1 < groups ? (size_t)GROUP_CHANNELS * K * sizeof(float) / 64 : 0;
-    const char *next = (const char *)(j->packed + (size_t)(g + 1) * GROUP_CHANNELS * K);
+    const char *next = next_lines ? (const char *)(j->packed + (size_t)(g + 1) * GROUP_CHANNELS * K) : NULL;
     size_t share = task_tiles > 0 ? (next_lines + task_tiles - 1) / task_tiles : 0;
     int tile_index = 0;
     for (int b = b0; b < b1; b++) {
@@ -130,8 +130,8 @@ static void bconv_task(void *raw, int task, int thread) {
                 t.out = out0 + (size_t)oh * t.out_row + (size_t)ow0 * 16;
                 t.residual = res0 ? res0 + (size_t)oh * t.res_row + (size_t)ow0 * 16 : NULL;
                 size_t first = (size_t)tile_index++ * share;
-                t.pf = next + first * 64;
                 t.pf_lines = first < next_lines ? (int)(next_lines - first < share ? next_lines - first : share) : 0;
+                t.pf = t.pf_lines ? next + first * 64 : NULL;
                 nn_bconv_tile_avx512(&t, nb, rows, npr);
             }
             oh += rows;
