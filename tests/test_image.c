@@ -14,6 +14,7 @@
 #include "formats/safetensors.h"
 #include "harness.h"
 #include "image/image_internal.h"
+#include "image/jpeg_idct.h"
 #include "image/resample.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -322,6 +323,88 @@ static void test_fast_decode(void) {
     }
     clip_image_free(img);
     st_close(ref);
+}
+
+/* ------------------------------------------------------------ fast IDCT */
+
+static uint32_t idct_rng = 12345;
+
+static int idct_rand(int lo, int hi) {
+    idct_rng = idct_rng * 1664525u + 1013904223u;
+    return lo + (int)((idct_rng >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+/* The AVX2 3x3 and 6x6 IDCTs must write exactly what libjpeg-turbo's
+ * jpeg_idct_3x3 / jpeg_idct_6x6 write, into the same bytes: random blocks
+ * of typical, near-limit (pixels far outside 0..255, so the range table's
+ * clamping and wrap-around) and absurd coefficients (refused: libjpeg's
+ * own function takes those). */
+static void test_fast_idct_blocks(void) {
+    if (!jpeg_fast_idct_available()) {
+        printf("test_image: no AVX2 IDCT in this build or CPU, block test skipped\n");
+        return;
+    }
+    size_t size = 0;
+    uint8_t *bytes = read_all(fixture_path("images/astronaut_baseline.jpg"), &size);
+    CHECK(bytes != NULL, "read astronaut_baseline.jpg");
+    if (!bytes) return;
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_error_mgr err;
+    cinfo.err = jpeg_std_error(&err);
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, bytes, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.scale_num = 3;
+    cinfo.scale_denom = 8;
+    cinfo.dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(&cinfo);
+    long accepted[2] = {0, 0}, trials = 0;
+    for (int ci = 0; ci < 2; ci++) {
+        jpeg_component_info *compptr = &cinfo.comp_info[ci];
+        int32_t quant[64];
+        for (int i = 0; i < 64; i++) quant[i] = compptr->quant_table->quantval[i];
+        for (int n = 3; n <= 6; n += 3) {
+            int limit = n == 6 ? 46000 : 89000;
+            for (int t = 0; t < 40000; t++, trials++) {
+                JCOEF block[64];
+                int kind = t % 5;
+                for (int i = 0; i < 64; i++) {
+                    int q = quant[i], v;
+                    if (kind == 0) v = idct_rand(-1100, 1100) / (i == 0 ? q : q * (1 + i / 4)); /* typical */
+                    else if (kind == 1) v = idct_rand(-limit / q, limit / q);                 /* near the limit */
+                    else if (kind == 2) v = idct_rand(-2048 / q, 2048 / q);                   /* 8-bit extremes */
+                    else if (kind == 3) v = i == 0 ? idct_rand(-1024 / q, 1024 / q) : 0;      /* flat */
+                    else v = idct_rand(-32768, 32767);                                        /* absurd */
+                    block[i] = (JCOEF)v;
+                }
+                JSAMPLE mine[8][16], theirs[8][16];
+                JSAMPROW rm[8], rt[8];
+                memset(mine, 0xA5, sizeof mine);
+                memset(theirs, 0xA5, sizeof theirs);
+                for (int r = 0; r < 8; r++) rm[r] = mine[r], rt[r] = theirs[r];
+                JDIMENSION col = (JDIMENSION)(t % 4);
+                if (!jpeg_fast_idct_block(n, quant, block, rm, col)) {
+                    CHECK(kind == 4, "component %d, %dx%d: a block of kind %d refused", ci, n, n, kind);
+                    continue;
+                }
+                accepted[n / 6]++;
+                jpeg_fast_idct_reference(n, &cinfo, compptr, block, rt, col);
+                if (memcmp(mine, theirs, sizeof mine) != 0) {
+                    int r = 0, c = 0;
+                    while (mine[r][c] == theirs[r][c])
+                        if (++c == 16) c = 0, r++;
+                    CHECK(0, "component %d, %dx%d, kind %d: pixel (%d, %d) is %d, libjpeg %d", ci, n, n, kind, r,
+                          c - (int)col, mine[r][c], theirs[r][c]);
+                    break;
+                }
+            }
+        }
+    }
+    CHECK(accepted[0] >= trials / 2 * 4 / 5 - 10 && accepted[1] >= trials / 2 * 4 / 5 - 10,
+          "blocks done by the AVX2 IDCTs: %ld 3x3, %ld 6x6 of %ld", accepted[0], accepted[1], trials);
+    jpeg_abort_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    free(bytes);
 }
 
 /* fast_decode_crop: decoding only what the centre crop reads must give
@@ -901,6 +984,7 @@ int main(void) {
     test_resize_modes();
     test_fast_decode();
     test_fast_decode_crop();
+    test_fast_idct_blocks();
     test_bad_inputs();
     test_png_modes();
     test_jpeg_extras();
