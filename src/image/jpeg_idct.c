@@ -48,53 +48,61 @@ enum {
 
 #define AVX2 __attribute__((target("avx2")))
 
-/* Constants as memory operands: set1 of an immediate costs gcc three
- * instructions per call here. */
+/* Constants as memory operands: gcc turns a vector of one repeated known
+ * value into three instructions (move, insert, broadcast) per use, so they
+ * sit in a writable global it cannot assume it knows. */
 #define K8(v) {v, v, v, v, v, v, v, v}
-static const int32_t k_c4[8] __attribute__((aligned(32))) = K8(FIX_0_707106781);
-static const int32_t k_c2[8] __attribute__((aligned(32))) = K8(FIX_1_224744871);
-static const int32_t k_c5[8] __attribute__((aligned(32))) = K8(FIX_0_366025404);
-static const int32_t k_round1[8] __attribute__((aligned(32))) = K8(1 << 10);
-static const int32_t k_bias2[8] __attribute__((aligned(32))) = K8(PASS2_BIAS);
-static const int32_t k_1023[8] __attribute__((aligned(32))) = K8(1023);
-static const int32_t k_limit6[8] __attribute__((aligned(32))) = K8(LIMIT6);
-static const int16_t k_384[16] __attribute__((aligned(32))) = {384, 384, 384, 384, 384, 384, 384, 384,
-                                                               384, 384, 384, 384, 384, 384, 384, 384};
+struct jpeg_idct_consts {
+    int32_t c4[8], c2[8], c5[8], round1[8], bias2[8], m1023[8];
+    int16_t o384[16];
+};
+struct jpeg_idct_consts clip_jpeg_idct_consts __attribute__((aligned(32))) = {
+    K8(FIX_0_707106781), K8(FIX_1_224744871), K8(FIX_0_366025404), K8(1 << 10), K8(PASS2_BIAS), K8(1023),
+    {384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384},
+};
+#define KC (&clip_jpeg_idct_consts)
 #define LOAD8(k) _mm256_load_si256((const __m256i *)(k))
 #define LOAD4(k) _mm_load_si128((const __m128i *)(k))
 
 /* Pass 2's sums (mod 2^32) to pixels, see the top of the file. */
 AVX2 static inline __m256i range_index(__m256i s) {
-    return _mm256_and_si256(_mm256_srli_epi32(s, 18), LOAD8(k_1023));
+    return _mm256_and_si256(_mm256_srli_epi32(s, 18), LOAD8(KC->m1023));
 }
 
 AVX2 static inline __m128i range_index128(__m128i s) {
-    return _mm_and_si128(_mm_srli_epi32(s, 18), LOAD4(k_1023));
+    return _mm_and_si128(_mm_srli_epi32(s, 18), LOAD4(KC->m1023));
 }
 
 AVX2 static inline void store6(JSAMPROW row, uint64_t v) { memcpy(row, &v, 6); }
 
-AVX2 static int idct6(const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col) {
-    __m256i x[6], big = _mm256_setzero_si256();
-    for (int r = 0; r < 6; r++) {
-        __m256i c = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(coef + 8 * r)));
-        x[r] = _mm256_mullo_epi32(c, _mm256_loadu_si256((const __m256i *)(quant + 8 * r)));
-        big = _mm256_max_epi32(big, _mm256_abs_epi32(x[r]));
+/* 6x6: the steps of the even rows 0, 2, 4 fold into pass 1's constants
+ * (t->scaled6: steps times 2^13, c2, c4); the odd rows are dequantised. */
+AVX2 static int idct6(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
+    /* |coefficient| <= limit, two rows per vector, unsigned 16-bit (the
+     * absolute value of -32768 reads as 32768 there). */
+    __m256i over = _mm256_setzero_si256();
+    for (int r = 0; r < 6; r += 2) {
+        __m256i c = _mm256_abs_epi16(_mm256_loadu_si256((const __m256i *)(coef + 8 * r)));
+        over = _mm256_or_si256(over, _mm256_subs_epu16(c, LOAD8(t->limit6[r / 2])));
     }
-    if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(big, LOAD8(k_limit6)))) return 0;
-    const __m256i c4 = LOAD8(k_c4), c2 = LOAD8(k_c2), c5 = LOAD8(k_c5);
+    if (!_mm256_testz_si256(over, over)) return 0;
+    __m256i x[6];
+    for (int r = 0; r < 6; r++) x[r] = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(coef + 8 * r)));
+    const __m256i c4 = LOAD8(KC->c4), c2 = LOAD8(KC->c2), c5 = LOAD8(KC->c5);
+    __m256i z1 = _mm256_mullo_epi32(x[1], LOAD8(t->quant + 8)), z2 = _mm256_mullo_epi32(x[3], LOAD8(t->quant + 24));
+    __m256i z3 = _mm256_mullo_epi32(x[5], LOAD8(t->quant + 40));
 
     /* Pass 1, columns in lanes: w[k] is row k of libjpeg's workspace. */
-    __m256i t0 = _mm256_add_epi32(_mm256_slli_epi32(x[0], 13), LOAD8(k_round1));
-    __m256i t10 = _mm256_mullo_epi32(x[4], c4);
+    __m256i t0 = _mm256_add_epi32(_mm256_mullo_epi32(x[0], LOAD8(t->scaled6[0])), LOAD8(KC->round1));
+    __m256i t10 = _mm256_mullo_epi32(x[4], LOAD8(t->scaled6[2]));
     __m256i t1 = _mm256_add_epi32(t0, t10);
     __m256i t11 = _mm256_srai_epi32(_mm256_sub_epi32(_mm256_sub_epi32(t0, t10), t10), 11);
-    __m256i t2 = _mm256_mullo_epi32(x[2], c2);
+    __m256i t2 = _mm256_mullo_epi32(x[2], LOAD8(t->scaled6[1]));
     __m256i e10 = _mm256_add_epi32(t1, t2), e12 = _mm256_sub_epi32(t1, t2);
-    __m256i o1 = _mm256_mullo_epi32(_mm256_add_epi32(x[1], x[5]), c5);
-    __m256i o0 = _mm256_add_epi32(o1, _mm256_slli_epi32(_mm256_add_epi32(x[1], x[3]), 13));
-    __m256i o2 = _mm256_add_epi32(o1, _mm256_slli_epi32(_mm256_sub_epi32(x[5], x[3]), 13));
-    __m256i ob = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_sub_epi32(x[1], x[3]), x[5]), 2);
+    __m256i o1 = _mm256_mullo_epi32(_mm256_add_epi32(z1, z3), c5);
+    __m256i o0 = _mm256_add_epi32(o1, _mm256_slli_epi32(_mm256_add_epi32(z1, z2), 13));
+    __m256i o2 = _mm256_add_epi32(o1, _mm256_slli_epi32(_mm256_sub_epi32(z3, z2), 13));
+    __m256i ob = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_sub_epi32(z1, z2), z3), 2);
     __m256i w0 = _mm256_srai_epi32(_mm256_add_epi32(e10, o0), 11);
     __m256i w5 = _mm256_srai_epi32(_mm256_sub_epi32(e10, o0), 11);
     __m256i w1 = _mm256_add_epi32(t11, ob), w4 = _mm256_sub_epi32(t11, ob);
@@ -113,7 +121,7 @@ AVX2 static int idct6(const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, J
     __m256i v2 = _mm256_permute2x128_si256(b2, a5, 0x20), v3 = _mm256_permute2x128_si256(b3, h5, 0x20);
 
     /* Pass 2, rows in lanes: p[c] lane k is output pixel (k, c). */
-    t0 = _mm256_add_epi32(_mm256_slli_epi32(v0, 13), LOAD8(k_bias2));
+    t0 = _mm256_add_epi32(_mm256_slli_epi32(v0, 13), LOAD8(KC->bias2));
     t10 = _mm256_mullo_epi32(v4, c4);
     t1 = _mm256_add_epi32(t0, t10);
     t11 = _mm256_sub_epi32(_mm256_sub_epi32(t0, t10), t10);
@@ -129,7 +137,7 @@ AVX2 static int idct6(const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, J
     __m256i p2 = range_index(_mm256_add_epi32(e12, o2)), p3 = range_index(_mm256_sub_epi32(e12, o2));
 
     /* To bytes: 16-bit [p0 k0-3, p1 k0-3 | p0 k4-7, p1 k4-7], ... */
-    const __m256i off = LOAD8(k_384);
+    const __m256i off = LOAD8(KC->o384);
     __m256i q01 = _mm256_subs_epu16(_mm256_packus_epi32(p0, p1), off);
     __m256i q23 = _mm256_subs_epu16(_mm256_packus_epi32(p2, p3), off);
     __m256i q45 = _mm256_subs_epu16(_mm256_packus_epi32(p4, p5), off);
@@ -144,6 +152,17 @@ AVX2 static int idct6(const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, J
     __m256i r23 = _mm256_unpackhi_epi32(lo, hi); /* rows 2, 3 | (6, 7) */
     __m128i r01l = _mm256_castsi256_si128(r01), r45 = _mm256_extracti128_si256(r01, 1);
     __m128i r23l = _mm256_castsi256_si128(r23);
+    if (wide) {
+        /* 8-byte rows: the 2 extra bytes belong to the next block, which
+         * libjpeg transforms after this one. */
+        _mm_storel_epi64((__m128i *)(out[0] + col), r01l);
+        _mm_storeh_pd((double *)(void *)(out[1] + col), _mm_castsi128_pd(r01l));
+        _mm_storel_epi64((__m128i *)(out[2] + col), r23l);
+        _mm_storeh_pd((double *)(void *)(out[3] + col), _mm_castsi128_pd(r23l));
+        _mm_storel_epi64((__m128i *)(out[4] + col), r45);
+        _mm_storeh_pd((double *)(void *)(out[5] + col), _mm_castsi128_pd(r45));
+        return 1;
+    }
     store6(out[0] + col, (uint64_t)_mm_cvtsi128_si64(r01l));
     store6(out[1] + col, (uint64_t)_mm_extract_epi64(r01l, 1));
     store6(out[2] + col, (uint64_t)_mm_cvtsi128_si64(r23l));
@@ -155,7 +174,7 @@ AVX2 static int idct6(const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, J
 
 /* 3x3: the dequantisation folds into pass 1's constants (integer products,
  * nothing rounds before the shift), t->scaled3 = steps times 2^13, c2, c1. */
-AVX2 static int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col) {
+AVX2 static int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
     __m128i x0 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)coef));
     __m128i x1 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(coef + 8)));
     __m128i x2 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(coef + 16)));
@@ -165,7 +184,7 @@ AVX2 static int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPAR
     if (_mm_movemask_epi8(over)) return 0;
 
     /* Pass 1, columns in lanes. */
-    __m128i t0 = _mm_add_epi32(_mm_mullo_epi32(x0, LOAD4(t->scaled3[0])), LOAD4(k_round1));
+    __m128i t0 = _mm_add_epi32(_mm_mullo_epi32(x0, LOAD4(t->scaled3[0])), LOAD4(KC->round1));
     __m128i t12 = _mm_mullo_epi32(x2, LOAD4(t->scaled3[2]));
     __m128i o = _mm_mullo_epi32(x1, LOAD4(t->scaled3[1]));
     __m128i t10 = _mm_add_epi32(t0, t12);
@@ -179,19 +198,25 @@ AVX2 static int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPAR
     __m128i v0 = _mm_unpacklo_epi64(a, c), v1 = _mm_unpackhi_epi64(a, c), v2 = _mm_unpacklo_epi64(b, d);
 
     /* Pass 2, rows in lanes. */
-    t0 = _mm_add_epi32(_mm_slli_epi32(v0, 13), LOAD4(k_bias2));
-    t12 = _mm_mullo_epi32(v2, LOAD4(k_c4));
+    t0 = _mm_add_epi32(_mm_slli_epi32(v0, 13), LOAD4(KC->bias2));
+    t12 = _mm_mullo_epi32(v2, LOAD4(KC->c4));
     t10 = _mm_add_epi32(t0, t12);
-    o = _mm_mullo_epi32(v1, LOAD4(k_c2));
+    o = _mm_mullo_epi32(v1, LOAD4(KC->c2));
     __m128i p0 = range_index128(_mm_add_epi32(t10, o)), p2 = range_index128(_mm_sub_epi32(t10, o));
     __m128i p1 = range_index128(_mm_sub_epi32(_mm_sub_epi32(t0, t12), t12));
 
-    const __m128i off = LOAD4(k_384);
+    const __m128i off = LOAD4(KC->o384);
     __m128i q01 = _mm_subs_epu16(_mm_packus_epi32(p0, p1), off), q22 = _mm_subs_epu16(_mm_packus_epi32(p2, p2), off);
     __m128i bytes = _mm_packus_epi16(q01, q22); /* pixel c of rows 0-3 in dword c */
     bytes = _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 4, 8, -1, 1, 5, 9, -1, 2, 6, 10, -1, 3, 7, 11, -1));
     uint32_t r0 = (uint32_t)_mm_cvtsi128_si32(bytes), r1 = (uint32_t)_mm_extract_epi32(bytes, 1),
              r2 = (uint32_t)_mm_extract_epi32(bytes, 2);
+    if (wide) {
+        memcpy(out[0] + col, &r0, 4);
+        memcpy(out[1] + col, &r1, 4);
+        memcpy(out[2] + col, &r2, 4);
+        return 1;
+    }
     memcpy(out[0] + col, &r0, 3);
     memcpy(out[1] + col, &r1, 3);
     memcpy(out[2] + col, &r2, 3);
@@ -208,27 +233,46 @@ static void tables_init(jpeg_fast_idct_tables *t, const int32_t *quant) {
             t->scaled3[r][c] = q * pass1[r];
             t->limit3[r][c] = LIMIT3 / (q > 0 ? q : 1);
         }
+    static const int32_t even6[3] = {1 << 13, FIX_1_224744871, FIX_0_707106781};
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 8; c++) {
+            int32_t q = quant[16 * r + c];
+            t->scaled6[r][c] = q * even6[r];
+            /* rows 2r and 2r + 1 side by side, as idct6 loads them */
+            for (int h = 0; h < 2; h++) {
+                int32_t qh = quant[16 * r + 8 * h + c], lim = LIMIT6 / (qh > 0 ? qh : 1);
+                t->limit6[r][8 * h + c] = (uint16_t)(lim < 65535 ? lim : 65535);
+            }
+        }
 }
 
 static void idct3_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
                             JDIMENSION col) {
     const jpeg_fast_idct *ctx = cinfo->client_data;
-    if (!idct3(&ctx->comp[compptr->component_index], coef, out, col)) jpeg_idct_3x3(cinfo, compptr, coef, out, col);
+    /* libjpeg's sample rows are width_in_blocks blocks wide: any block but
+     * the last may write a little past its own right edge. */
+    int wide = col + 4 <= compptr->width_in_blocks * 3;
+    if (!idct3(&ctx->comp[compptr->component_index], coef, out, col, wide))
+        jpeg_idct_3x3(cinfo, compptr, coef, out, col);
 }
 
 static void idct6_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
                             JDIMENSION col) {
     const jpeg_fast_idct *ctx = cinfo->client_data;
-    if (!idct6(ctx->comp[compptr->component_index].quant, coef, out, col)) jpeg_idct_6x6(cinfo, compptr, coef, out, col);
+    int wide = col + 8 <= compptr->width_in_blocks * 6;
+    if (!idct6(&ctx->comp[compptr->component_index], coef, out, col, wide))
+        jpeg_idct_6x6(cinfo, compptr, coef, out, col);
 }
 
 int jpeg_fast_idct_available(void) { return resample_simd_active(); }
 
-int jpeg_fast_idct_block(int size, const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col) {
+int jpeg_fast_idct_block(int size, const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col,
+                         int room) {
     if (!jpeg_fast_idct_available()) return 0;
     jpeg_fast_idct_tables t;
     tables_init(&t, quant);
-    return size == 6 ? idct6(quant, coef, out, col) : size == 3 ? idct3(&t, coef, out, col) : 0;
+    if (size == 6) return idct6(&t, coef, out, col, room >= 8);
+    return size == 3 ? idct3(&t, coef, out, col, room >= 4) : 0;
 }
 
 int jpeg_fast_idct_reference(int size, j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEF *coef,
@@ -269,8 +313,9 @@ int jpeg_fast_idct_install(j_decompress_ptr cinfo, jpeg_fast_idct *ctx) {
 
 int jpeg_fast_idct_available(void) { return 0; }
 
-int jpeg_fast_idct_block(int size, const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col) {
-    (void)size, (void)quant, (void)coef, (void)out, (void)col;
+int jpeg_fast_idct_block(int size, const int32_t *quant, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col,
+                         int room) {
+    (void)size, (void)quant, (void)coef, (void)out, (void)col, (void)room;
     return 0;
 }
 
