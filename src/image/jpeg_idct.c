@@ -77,7 +77,7 @@ AVX2 static inline void store6(JSAMPROW row, uint64_t v) { memcpy(row, &v, 6); }
 
 /* 6x6: the steps of the even rows 0, 2, 4 fold into pass 1's constants
  * (t->scaled6: steps times 2^13, c2, c4); the odd rows are dequantised. */
-AVX2 static int idct6(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
+AVX2 static inline int idct6(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
     /* |coefficient| <= limit, two rows per vector, unsigned 16-bit (the
      * absolute value of -32768 reads as 32768 there). */
     __m256i over = _mm256_setzero_si256();
@@ -174,7 +174,7 @@ AVX2 static int idct6(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPAR
 
 /* 3x3: the dequantisation folds into pass 1's constants (integer products,
  * nothing rounds before the shift), t->scaled3 = steps times 2^13, c2, c1. */
-AVX2 static int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
+AVX2 static inline int idct3(const jpeg_fast_idct_tables *t, const JCOEF *coef, JSAMPARRAY out, JDIMENSION col, int wide) {
     __m128i x0 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)coef));
     __m128i x1 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(coef + 8)));
     __m128i x2 = _mm_cvtepi16_epi32(_mm_loadl_epi64((const __m128i *)(coef + 16)));
@@ -246,7 +246,7 @@ static void tables_init(jpeg_fast_idct_tables *t, const int32_t *quant) {
         }
 }
 
-static void idct3_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
+AVX2 static void idct3_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
                             JDIMENSION col) {
     const jpeg_fast_idct *ctx = cinfo->client_data;
     /* libjpeg's sample rows are width_in_blocks blocks wide: any block but
@@ -256,7 +256,7 @@ static void idct3_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr
         jpeg_idct_3x3(cinfo, compptr, coef, out, col);
 }
 
-static void idct6_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
+AVX2 static void idct6_installed(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR coef, JSAMPARRAY out,
                             JDIMENSION col) {
     const jpeg_fast_idct *ctx = cinfo->client_data;
     int wide = col + 8 <= compptr->width_in_blocks * 6;
