@@ -74,6 +74,8 @@ AVX2 static inline __m128i range_index128(__m128i s) {
 }
 
 AVX2 static inline void store6(JSAMPROW row, uint64_t v) { memcpy(row, &v, 6); }
+/* (gcc's _mm_storeh_pd is a plain double store: misaligned, undefined) */
+AVX2 static inline void store8(JSAMPROW row, uint64_t v) { memcpy(row, &v, 8); }
 
 /* 6x6: the steps of the even rows 0, 2, 4 fold into pass 1's constants
  * (t->scaled6: steps times 2^13, c2, c4); the odd rows are dequantised. */
@@ -156,11 +158,11 @@ AVX2 static inline int idct6(const jpeg_fast_idct_tables *t, const JCOEF *coef, 
         /* 8-byte rows: the 2 extra bytes belong to the next block, which
          * libjpeg transforms after this one. */
         _mm_storel_epi64((__m128i *)(out[0] + col), r01l);
-        _mm_storeh_pd((double *)(void *)(out[1] + col), _mm_castsi128_pd(r01l));
+        store8(out[1] + col, (uint64_t)_mm_extract_epi64(r01l, 1));
         _mm_storel_epi64((__m128i *)(out[2] + col), r23l);
-        _mm_storeh_pd((double *)(void *)(out[3] + col), _mm_castsi128_pd(r23l));
+        store8(out[3] + col, (uint64_t)_mm_extract_epi64(r23l, 1));
         _mm_storel_epi64((__m128i *)(out[4] + col), r45);
-        _mm_storeh_pd((double *)(void *)(out[5] + col), _mm_castsi128_pd(r45));
+        store8(out[5] + col, (uint64_t)_mm_extract_epi64(r45, 1));
         return 1;
     }
     store6(out[0] + col, (uint64_t)_mm_cvtsi128_si64(r01l));
