@@ -12,6 +12,13 @@ for f in "$images"/*.png "$images"/*.jpg; do
   cp "$f" "$out/"
 done
 head -c 20000 "$images/coffee_progressive.jpg" >"$out/cut_progressive.jpg"
+# JPEGs with a trailing option byte (fuzz_image.c reads the last byte):
+# 0xc2 = reduced-DCT centre-crop decode at size 150, which is 3/8 scale for
+# these two (baseline and progressive 4:2:0); 0x02 = reduced-DCT decode.
+for f in astronaut_baseline coffee_progressive rocket_portrait_444 camera_gray; do
+  { cat "$images/$f.jpg"; printf '\xc2'; } >"$out/${f}_fast_crop.jpg"
+  { cat "$images/$f.jpg"; printf '\x02'; } >"$out/${f}_fast.jpg"
+done
 head -c 100 "$images/tiny_7x5.png" >"$out/cut_tiny.png"
 # 2x2 24-bit BMP, bottom-up, rows padded to 4 bytes.
 printf 'BM\x46\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00\x18\x00\x00\x00\x00\x00\x10\x00\x00\x00\x13\x0b\x00\x00\x13\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\x00\x00\x00\xff\x00\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00' >"$out/tiny.bmp"

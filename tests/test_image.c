@@ -14,6 +14,7 @@
 #include "formats/safetensors.h"
 #include "harness.h"
 #include "image/image_internal.h"
+#include "image/jpeg_idct.h"
 #include "image/resample.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -300,6 +301,8 @@ static void test_resize_modes(void) {
     clip_image_free(img);
 }
 
+static clip_image *load_or_null(const char *path, const char *want_mode);
+
 /* ------------------------------------------------------------ fast decode */
 
 static void test_fast_decode(void) {
@@ -322,6 +325,191 @@ static void test_fast_decode(void) {
     }
     clip_image_free(img);
     st_close(ref);
+}
+
+/* ------------------------------------------------------------ fast IDCT */
+
+static uint32_t idct_rng = 12345;
+
+static int idct_rand(int lo, int hi) {
+    idct_rng = idct_rng * 1664525u + 1013904223u;
+    return lo + (int)((idct_rng >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+/* The AVX2 3x3 and 6x6 IDCTs must write exactly what libjpeg-turbo's
+ * jpeg_idct_3x3 / jpeg_idct_6x6 write, into the same bytes: random blocks
+ * of typical, near-limit (pixels far outside 0..255, so the range table's
+ * clamping and wrap-around) and absurd coefficients (refused: libjpeg's
+ * own function takes those). */
+static void test_fast_idct_blocks(void) {
+    if (!jpeg_fast_idct_available()) {
+        printf("test_image: no AVX2 IDCT in this build or CPU, block test skipped\n");
+        return;
+    }
+    size_t size = 0;
+    uint8_t *bytes = read_all(fixture_path("images/astronaut_baseline.jpg"), &size);
+    CHECK(bytes != NULL, "read astronaut_baseline.jpg");
+    if (!bytes) return;
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_error_mgr err;
+    cinfo.err = jpeg_std_error(&err);
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, bytes, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.scale_num = 3;
+    cinfo.scale_denom = 8;
+    cinfo.dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(&cinfo);
+    long accepted[2] = {0, 0}, trials = 0;
+    for (int ci = 0; ci < 2; ci++) {
+        jpeg_component_info *compptr = &cinfo.comp_info[ci];
+        int32_t quant[64];
+        for (int i = 0; i < 64; i++) quant[i] = compptr->quant_table->quantval[i];
+        for (int n = 3; n <= 6; n += 3) {
+            int limit = n == 6 ? 46000 : 89000;
+            for (int t = 0; t < 40000; t++, trials++) {
+                JCOEF block[64];
+                int kind = t % 5;
+                for (int i = 0; i < 64; i++) {
+                    int q = quant[i], v;
+                    if (kind == 0) v = idct_rand(-1100, 1100) / (i == 0 ? q : q * (1 + i / 4)); /* typical */
+                    else if (kind == 1) v = idct_rand(-limit / q, limit / q);                 /* near the limit */
+                    else if (kind == 2) v = idct_rand(-2048 / q, 2048 / q);                   /* 8-bit extremes */
+                    else if (kind == 3) v = i == 0 ? idct_rand(-1024 / q, 1024 / q) : 0;      /* flat */
+                    else v = idct_rand(-32768, 32767);                                        /* absurd */
+                    block[i] = (JCOEF)v;
+                }
+                JSAMPLE mine[8][16], theirs[8][16];
+                JSAMPROW rm[8], rt[8];
+                memset(mine, 0xA5, sizeof mine);
+                memset(theirs, 0xA5, sizeof theirs);
+                for (int r = 0; r < 8; r++) rm[r] = mine[r], rt[r] = theirs[r];
+                JDIMENSION col = (JDIMENSION)(t % 4);
+                int wide = (t / 5) % 2; /* whole-word row stores, or exactly n bytes */
+                if (!jpeg_fast_idct_block(n, quant, block, rm, col, wide ? 16 - (int)col : n)) {
+                    CHECK(kind == 4, "component %d, %dx%d: a block of kind %d refused", ci, n, n, kind);
+                    continue;
+                }
+                accepted[n / 6]++;
+                jpeg_fast_idct_reference(n, &cinfo, compptr, block, rt, col);
+                if (wide) /* the junk past the block's width, up to the word's end */
+                    for (int r = 0; r < n; r++) memset(mine[r] + col + n, 0xA5, n == 6 ? 2 : 1);
+                if (memcmp(mine, theirs, sizeof mine) != 0) {
+                    int r = 0, c = 0;
+                    while (mine[r][c] == theirs[r][c])
+                        if (++c == 16) c = 0, r++;
+                    CHECK(0, "component %d, %dx%d, kind %d: pixel (%d, %d) is %d, libjpeg %d", ci, n, n, kind, r,
+                          c - (int)col, mine[r][c], theirs[r][c]);
+                    break;
+                }
+            }
+        }
+    }
+    CHECK(accepted[0] >= trials / 2 * 4 / 5 - 10 && accepted[1] >= trials / 2 * 4 / 5 - 10,
+          "blocks done by the AVX2 IDCTs: %ld 3x3, %ld 6x6 of %ld", accepted[0], accepted[1], trials);
+    jpeg_abort_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    free(bytes);
+}
+
+/* Encodes w x h RGB `rgb` as JPEG kind k: 0 baseline 4:2:0, 1 progressive
+ * 4:2:0, 2 4:2:2, 3 4:4:4, 4 grey, 5 CMYK (the RGB bytes plus a fourth). */
+static void write_jpeg_kind(const char *path, const uint8_t *rgb, int w, int h, int kind) {
+    int comps = kind == 4 ? 1 : kind == 5 ? 4 : 3;
+    uint8_t *px = malloc((size_t)w * h * (size_t)comps);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int c = 0; c < comps; c++)
+            px[i * (size_t)comps + (size_t)c] = kind == 4 ? rgb[i * 3 + 1] : c < 3 ? rgb[i * 3 + (size_t)c] : (uint8_t)(i % 251);
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    FILE *fp = fopen(path, "wb");
+    jpeg_stdio_dest(&c, fp);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comps;
+    c.in_color_space = kind == 4 ? JCS_GRAYSCALE : kind == 5 ? JCS_CMYK : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    if (kind == 1) jpeg_simple_progression(&c);
+    if (kind == 2) c.comp_info[0].v_samp_factor = 1;
+    if (kind == 3) c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = px + (size_t)c.next_scanline * (size_t)w * (size_t)comps;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(fp);
+    free(px);
+}
+
+/* The whole fast decode with the AVX2 IDCTs gives the pixels of
+ * libjpeg-turbo's own 3/8-scale decode, for JPEGs of every kind, whole and
+ * crop-only, landscape and portrait (800x600 and 600x800 at 224: 3/8). */
+static void test_fast_idct_decode(void) {
+    clip_image *src = load_or_null(fixture_path("images/hubble_large.jpg"), "RGB");
+    if (!src) return;
+    static const char *const kinds[] = {"4:2:0", "progressive 4:2:0", "4:2:2", "4:4:4", "grey", "CMYK"};
+    for (int portrait = 0; portrait < 2; portrait++) {
+        int w = portrait ? 600 : 800, h = portrait ? 800 : 600;
+        uint8_t *rgbx = malloc((size_t)w * h * 4), *rgb = malloc((size_t)w * h * 3);
+        resample_window win = {w, h, 0, 0, w, h};
+        resample_buffer buffer = {rgbx, (size_t)w * 4, (size_t)w * 4};
+        CHECK(resample_bicubic_u8(src->pixels, src->stride, src->width, src->height, 4, &win, resample_sink_buffer,
+                                  &buffer) == CLIP_OK,
+              "stretch");
+        for (size_t i = 0; i < (size_t)w * h; i++) memcpy(rgb + i * 3, rgbx + i * 4, 3);
+        for (int kind = 0; kind < 6; kind++) {
+            const char *path = scratch_file("idct_kind.jpg");
+            write_jpeg_kind(path, rgb, w, h, kind);
+            if (kind == 0 && !portrait && jpeg_fast_idct_available()) {
+                /* The swap must really happen, or this test proves nothing. */
+                size_t size = 0;
+                uint8_t *bytes = read_all(path, &size);
+                struct jpeg_decompress_struct cinfo;
+                struct jpeg_error_mgr err;
+                jpeg_fast_idct ctx;
+                cinfo.err = jpeg_std_error(&err);
+                jpeg_create_decompress(&cinfo);
+                jpeg_mem_src(&cinfo, bytes, (unsigned long)size);
+                jpeg_read_header(&cinfo, TRUE);
+                cinfo.scale_num = 3;
+                cinfo.scale_denom = 8;
+                cinfo.dct_method = JDCT_ISLOW;
+                jpeg_start_decompress(&cinfo);
+                int n = jpeg_fast_idct_install(&cinfo, &ctx);
+                CHECK(n == 3, "AVX2 IDCT installed for %d of 3 components", n);
+                jpeg_abort_decompress(&cinfo);
+                jpeg_destroy_decompress(&cinfo);
+                free(bytes);
+            }
+            for (int crop = 0; crop < 2; crop++) {
+                clip_image_options io = {.fast_decode_size = 224, .fast_decode_crop = crop};
+                clip_image *img[2] = {NULL, NULL};
+                for (int simd = 0; simd < 2; simd++) {
+                    int previous = resample_set_simd(simd);
+                    CHECK(clip_image_load_file(path, &io, &img[simd]) == CLIP_OK, "%s: %s", kinds[kind],
+                          clip_last_error());
+                    resample_set_simd(previous);
+                }
+                if (img[0] && img[1]) {
+                    CHECK(img[0]->width == img[1]->width && img[0]->height == img[1]->height &&
+                              (crop || img[0]->width == w * 3 / 8) &&
+                              memcmp(img[0]->pixels, img[1]->pixels, img[0]->stride * (size_t)img[0]->height) == 0,
+                          "%s %dx%d%s: AVX2 IDCT pixels differ from libjpeg's", kinds[kind], w, h,
+                          crop ? " crop" : "");
+                }
+                clip_image_free(img[0]);
+                clip_image_free(img[1]);
+            }
+        }
+        free(rgbx);
+        free(rgb);
+    }
+    clip_image_free(src);
 }
 
 /* fast_decode_crop: decoding only what the centre crop reads must give
@@ -901,6 +1089,8 @@ int main(void) {
     test_resize_modes();
     test_fast_decode();
     test_fast_decode_crop();
+    test_fast_idct_blocks();
+    test_fast_idct_decode();
     test_bad_inputs();
     test_png_modes();
     test_jpeg_extras();

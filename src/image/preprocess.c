@@ -9,6 +9,7 @@
 #include "image/convert.h"
 #include "image/image_internal.h"
 #include "image/resample.h"
+#include "image/resample_kernels.h"
 
 enum { PREPROCESS_MAX_SIZE = 8192 };
 /* Longest side the resize step may produce: Pillow passes sizes through
@@ -185,7 +186,12 @@ static void tensor_row(void *ctx, int y, uint8_t *row) {
         step = 3;
     }
     const float *lr = t->lut[0], *lg = t->lut[1], *lb = t->lut[2];
-    for (int x = 0; x < t->width; x++, px += step) {
+    int x = 0;
+    if (step == 4 && resample_simd_active()) {
+        x = resample_planes_avx2(px, t->width, lr, lg, lb, r, g, b);
+        px += (size_t)x * 4;
+    }
+    for (; x < t->width; x++, px += step) {
         r[x] = lr[px[0]];
         g[x] = lg[px[1]];
         b[x] = lb[px[2]];

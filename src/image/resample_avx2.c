@@ -254,7 +254,29 @@ __attribute__((target("avx2"))) void resample_vrow_avx2(const uint8_t *const *ro
     }
 }
 
+__attribute__((target("avx2"))) int resample_planes_avx2(const uint8_t *px, int n, const float *lr,
+                                                         const float *lg, const float *lb, float *r, float *g,
+                                                         float *b) {
+    const __m256i low = _mm256_set1_epi32(255);
+    int x = 0;
+    for (; x + 8 <= n; x += 8) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(px + (size_t)x * 4));
+        __m256i ir = _mm256_and_si256(v, low);
+        __m256i ig = _mm256_and_si256(_mm256_srli_epi32(v, 8), low);
+        __m256i ib = _mm256_and_si256(_mm256_srli_epi32(v, 16), low);
+        _mm256_storeu_ps(r + x, _mm256_i32gather_ps(lr, ir, 4));
+        _mm256_storeu_ps(g + x, _mm256_i32gather_ps(lg, ig, 4));
+        _mm256_storeu_ps(b + x, _mm256_i32gather_ps(lb, ib, 4));
+    }
+    return x;
+}
+
 #else
+int resample_planes_avx2(const uint8_t *px, int n, const float *lr, const float *lg, const float *lb, float *r,
+                         float *g, float *b) {
+    (void)px; (void)n; (void)lr; (void)lg; (void)lb; (void)r; (void)g; (void)b;
+    return 0;
+}
 int resample_cpu_has_avx2(void) { return 0; }
 size_t resample_h4_scratch_bytes(int src_w, int w) { (void)src_w; (void)w; return 0; }
 void resample_h4_avx2(const uint8_t *const *src, uint8_t *const *dst, int rows, int src_w, int w,

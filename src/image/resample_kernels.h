@@ -44,5 +44,11 @@ void resample_vpairs_avx2(const int32_t *const *pairs, int n, const int32_t *khi
 /* One output row of the vertical pass from its `n` source rows. */
 void resample_vrow_avx2(const uint8_t *const *rows, int n, const int32_t *k, size_t nbytes, uint8_t *out);
 int resample_cpu_has_avx2(void);
+/* First n pixels of an RGBX/RGBA row through the per-channel tables
+ * (256 floats each) into three planes: the same floats as the scalar loop,
+ * eight pixels per table gather. Returns how many pixels it did (a
+ * multiple of 8); the caller finishes the rest. */
+int resample_planes_avx2(const uint8_t *px, int n, const float *lr, const float *lg, const float *lb, float *r,
+                         float *g, float *b);
 
 #endif
