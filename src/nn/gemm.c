@@ -95,9 +95,12 @@ static void compute_task(void *raw, int task, int thread) {
     int kblocks = p->K > 0 ? (p->K + k->kc - 1) / k->kc : 1; /* K = 0: the epilogue alone */
     float *partial = p->partials ? p->partials + (size_t)thread * p->partial_floats : NULL;
     /* The next panel is prefetched in equal shares by every tile call on
-     * this one (none after the chunk's last panel: another thread's). */
-    int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64);
-    int calls = kblocks * (t1 - t0), share = (panel_lines + calls - 1) / calls;
+     * this one (none after the chunk's last panel: another thread's), as
+     * two streams, its two halves side by side: one line from each per
+     * step. One stream ran 3-8% slower at batch 1 (the weights then
+     * arrive at 6.5 GB/s of the 12 the same prefetch reaches alone). */
+    int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64), half = panel_lines / 2;
+    int calls = kblocks * (t1 - t0), share = (half + calls - 1) / calls;
     nn_tile_args a = {.ldc = p->ldc, .ep = ep};
     for (int q = q0; q < q1; q++) {
         const float *Bp = p->Bp + (size_t)q * k->nr * p->K;
@@ -112,7 +115,7 @@ static void compute_task(void *raw, int task, int thread) {
             for (int t = t0; t < t1; t++, call++) {
                 int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
                 float *acc = partial ? partial + (size_t)(t - t0) * k->mr_max * k->nr : NULL;
-                int first = call * share, lines = panel_lines - first < share ? panel_lines - first : share;
+                int first = call * share, lines = half - first < share ? half - first : share;
                 a.mr = r1 - r0;
                 a.Ap = p->Ap + (size_t)(r0 - p->a_base_row) * p->K + (size_t)k0 * a.mr;
                 a.C = p->C + (size_t)r0 * p->ldc + n0;
@@ -122,6 +125,7 @@ static void compute_task(void *raw, int task, int thread) {
                 a.row_shift = ep->row_shift ? ep->row_shift + r0 : NULL;
                 a.pf = next && lines > 0 ? next + (size_t)first * 64 : NULL;
                 a.pf_lines = a.pf ? lines : 0;
+                a.pf_second = (size_t)half * 64;
                 a.acc_in = kb > 0 ? acc : NULL;
                 a.acc_out = kb + 1 < kblocks ? acc : NULL;
                 k->tile(&a);
