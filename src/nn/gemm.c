@@ -15,8 +15,13 @@
 #include "nn/state.h"
 
 /* Packed A rows per block: a quarter of a 2 MiB L2 (Sapphire Rapids;
- * Zen 4 has 1 MiB, where this is half). */
-enum { A_BLOCK_BYTES = 512 * 1024, SMALL_WORK = 1 << 16 };
+ * Zen 4 has 1 MiB, where this is half). Up to A_ONE_BLOCK_BYTES, all of A
+ * is one block instead: each block streams every weight panel through the
+ * caches once, and at a small M (a ViT-B/32 image: 50 rows) the weights
+ * come from memory, so a second block read c_proj's 9.4 MB twice (K = 3072:
+ * 600 KB of packed A) and cost the product a quarter of its speed. Larger
+ * blocks at large M were slower (batch 8: 5-7%), hence the two sizes. */
+enum { A_BLOCK_BYTES = 512 * 1024, A_ONE_BLOCK_BYTES = 1024 * 1024, SMALL_WORK = 1 << 16 };
 
 typedef struct gemm_plan {
     const nn_kernels *k;
@@ -34,6 +39,10 @@ typedef struct gemm_plan {
     float ln_eps;
     float *ln_rows;
     const float *Bp;
+    /* Prefetched during the product's last panel: the first panel of the
+     * weight packed after this one (nn_state_next_weight), or NULL. */
+    const char *after;
+    int after_lines;
     float *C;
     int ldc;
     const nn_epilogue *ep;
@@ -43,6 +52,14 @@ typedef struct gemm_plan {
     float *partials; /* K-blocked sums: partial_floats per thread, or NULL */
     size_t partial_floats;
 } gemm_plan;
+
+/* Tiles [t0, t1) of row block b: blocks differ by at most one tile (7
+ * tiles in 3 blocks are 3 + 2 + 2, not 3 + 3 + 1); tiles_per_block is the
+ * largest. */
+static void block_tiles(const gemm_plan *p, int b, int *t0, int *t1) {
+    *t0 = (int)((int64_t)p->tiles * b / p->blocks);
+    *t1 = (int)((int64_t)p->tiles * (b + 1) / p->blocks);
+}
 
 static void pack_a_tiles(const gemm_plan *p, int t0, int t1, int thread) {
     for (int t = t0; t < t1; t++) {
@@ -75,21 +92,29 @@ static void compute_task(void *raw, int task, int thread) {
     const nn_kernels *k = p->k;
     const nn_epilogue *ep = p->ep;
     int block = task / p->chunks, chunk = task % p->chunks;
-    int t0 = block * p->tiles_per_block, t1 = t0 + p->tiles_per_block < p->tiles ? t0 + p->tiles_per_block : p->tiles;
+    int t0, t1;
+    block_tiles(p, block, &t0, &t1);
     int q0 = chunk * p->panels_per_chunk;
     int q1 = q0 + p->panels_per_chunk < p->panels ? q0 + p->panels_per_chunk : p->panels;
     int kblocks = p->K > 0 ? (p->K + k->kc - 1) / k->kc : 1; /* K = 0: the epilogue alone */
     float *partial = p->partials ? p->partials + (size_t)thread * p->partial_floats : NULL;
     /* The next panel is prefetched in equal shares by every tile call on
-     * this one (none after the chunk's last panel: another thread's). */
+     * this one (none after the chunk's last panel: another thread's), as
+     * two streams, its two halves side by side: one line from each per
+     * step. One stream ran 3-8% slower at batch 1 (the weights then
+     * arrive at 6.5 GB/s of the 12 the same prefetch reaches alone). */
     int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64);
-    int calls = kblocks * (t1 - t0), share = (panel_lines + calls - 1) / calls;
+    int calls = kblocks * (t1 - t0);
     nn_tile_args a = {.ldc = p->ldc, .ep = ep};
     for (int q = q0; q < q1; q++) {
         const float *Bp = p->Bp + (size_t)q * k->nr * p->K;
         int n0 = q * k->nr;
         a.nr = p->N - n0 < k->nr ? p->N - n0 : k->nr;
         const char *next = q + 1 < q1 ? (const char *)(Bp + (size_t)k->nr * p->K) : NULL;
+        int next_lines = panel_lines;
+        if (!next && q + 1 == p->panels && block == p->blocks - 1 && p->after)
+            next = p->after, next_lines = p->after_lines;
+        int half = next_lines / 2, share = (half + calls - 1) / calls;
         int call = 0;
         for (int kb = 0; kb < kblocks; kb++) {
             int k0 = kb * k->kc;
@@ -98,7 +123,7 @@ static void compute_task(void *raw, int task, int thread) {
             for (int t = t0; t < t1; t++, call++) {
                 int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
                 float *acc = partial ? partial + (size_t)(t - t0) * k->mr_max * k->nr : NULL;
-                int first = call * share, lines = panel_lines - first < share ? panel_lines - first : share;
+                int first = call * share, lines = half - first < share ? half - first : share;
                 a.mr = r1 - r0;
                 a.Ap = p->Ap + (size_t)(r0 - p->a_base_row) * p->K + (size_t)k0 * a.mr;
                 a.C = p->C + (size_t)r0 * p->ldc + n0;
@@ -108,6 +133,7 @@ static void compute_task(void *raw, int task, int thread) {
                 a.row_shift = ep->row_shift ? ep->row_shift + r0 : NULL;
                 a.pf = next && lines > 0 ? next + (size_t)first * 64 : NULL;
                 a.pf_lines = a.pf ? lines : 0;
+                a.pf_second = (size_t)half * 64;
                 a.acc_in = kb > 0 ? acc : NULL;
                 a.acc_out = kb + 1 < kblocks ? acc : NULL;
                 k->tile(&a);
@@ -119,11 +145,12 @@ static void compute_task(void *raw, int task, int thread) {
 static void plan_blocks(gemm_plan *p, int threads) {
     const nn_kernels *k = p->k;
     p->tiles = nn_tile_count(p->M, k->mr_max);
-    size_t tile_bytes = (size_t)k->mr_max * p->K * sizeof(float);
-    p->tiles_per_block = (int)(A_BLOCK_BYTES / (tile_bytes ? tile_bytes : 1));
-    if (p->tiles_per_block < 1) p->tiles_per_block = 1;
-    if (p->tiles_per_block > p->tiles) p->tiles_per_block = p->tiles;
-    p->blocks = (p->tiles + p->tiles_per_block - 1) / p->tiles_per_block;
+    size_t tile_bytes = (size_t)k->mr_max * p->K * sizeof(float), a_bytes = (size_t)p->M * p->K * sizeof(float);
+    int per_block = a_bytes <= A_ONE_BLOCK_BYTES ? p->tiles : (int)(A_BLOCK_BYTES / (tile_bytes ? tile_bytes : 1));
+    if (per_block < 1) per_block = 1;
+    if (per_block > p->tiles) per_block = p->tiles;
+    p->blocks = (p->tiles + per_block - 1) / per_block;
+    p->tiles_per_block = (p->tiles + p->blocks - 1) / p->blocks;
     p->panels = (p->N + k->nr - 1) / k->nr;
     p->chunks = 1;
     if (threads > 1 && (int64_t)p->M * p->N * p->K >= SMALL_WORK) {
@@ -228,10 +255,16 @@ static void gemm_run(const nn_ctx *ctx, int M, int N, int K, const gemm_ops *o, 
         Bp = packed;
     }
     p.Bp = Bp;
+    if (s && o->b_is_weight) {
+        size_t bytes = 0;
+        p.after = (const char *)nn_state_next_weight(s, k, Bp, &bytes);
+        p.after_lines = (int)(bytes / 64);
+    }
     if (blockwise) {
         p.Ap = p.Ap_out = scratch;
         for (int b = 0; b < p.blocks; b++) {
-            int t0 = b * p.tiles_per_block, t1 = t0 + p.tiles_per_block < p.tiles ? t0 + p.tiles_per_block : p.tiles;
+            int t0, t1;
+            block_tiles(&p, b, &t0, &t1);
             p.a_base_row = nn_tile_start(M, p.tiles, t0);
             pack_a_tiles(&p, t0, t1, 0);
             for (int c = 0; c < p.chunks; c++) compute_task(&p, b * p.chunks + c, 0);

@@ -45,6 +45,9 @@ typedef struct nn_tile_args {
      * every 4 KiB page. */
     const char *pf;
     int pf_lines;
+    /* With pf_second > 0, each step also prefetches the line pf_second
+     * bytes past it (a second stream through the panel's other half). */
+    size_t pf_second;
     /* K blocking: start from the partial sums in acc_in ([mr][panel width])
      * instead of zero, and store the raw sums to acc_out instead of running
      * the epilogue. Storing and reloading float32 sums changes nothing, so

@@ -79,6 +79,7 @@ INLINE void tile_impl(const int MR, const nn_tile_args *t) {
     const float *Ap = t->Ap, *Bp = t->Bp, *bias = t->bias, *residual = t->residual;
     const nn_epilogue *ep = t->ep;
     const char *pf = t->pf;
+    size_t pf_second = t->pf_second;
     float *C = t->C;
     __m512 c0[MR_MAX], c1[MR_MAX];
     if (t->acc_in) {
@@ -92,7 +93,10 @@ INLINE void tile_impl(const int MR, const nn_tile_args *t) {
     const float *a = Ap, *b = Bp;
     int debt = 0; /* pf_lines per K iterations, Bresenham style */
     for (int k = 0; k < K; k++, a += MR, b += NR) {
-        for (debt += pf_lines; debt >= K && pf; debt -= K, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+        for (debt += pf_lines; debt >= K && pf; debt -= K, pf += 64) {
+            _mm_prefetch(pf, _MM_HINT_T1);
+            if (pf_second) _mm_prefetch(pf + pf_second, _MM_HINT_T1);
+        }
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         UNROLL for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);

@@ -190,6 +190,17 @@ const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_ker
     return e->packed;
 }
 
+const float *nn_state_next_weight(nn_state *s, const nn_kernels *k, const float *packed, size_t *panel_bytes) {
+    for (int i = 0; i + 1 < s->count; i++) {
+        if (s->entries[i].packed != packed) continue;
+        const cache_entry *e = &s->entries[i + 1];
+        if (e->k != k || e->dtype != NN_F32 || e->layout == PACKED_AS_A || e->N <= 0) return NULL;
+        *panel_bytes = (size_t)k->nr * (size_t)e->K * sizeof(float);
+        return e->packed;
+    }
+    return NULL;
+}
+
 const float *nn_state_packed_a(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld, int M,
                                int K) {
     int stale;

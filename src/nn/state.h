@@ -8,6 +8,11 @@
  * (across the pool); NULL when out of memory. Caller holds the state lock. */
 const float *nn_state_packed_weight(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld,
                                     nn_weight_layout layout, int N, int K);
+/* The packed float32 weight cached right after `packed` (for table `k`),
+ * and the bytes of its first panel; NULL when there is none. Weights are
+ * packed on first use, so a model's next product usually uses it: the
+ * last panels of one product prefetch the first of the next. */
+const float *nn_state_next_weight(nn_state *s, const nn_kernels *k, const float *packed, size_t *panel_bytes);
 /* The same for a weight used as the A operand (convolutions: [M, K]). */
 const float *nn_state_packed_a(nn_state *s, const nn_ctx *ctx, const nn_kernels *k, const float *w, int ld, int M,
                                int K);
