@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A job's tasks are claimed from one atomic word holding the job's number
@@ -26,19 +27,36 @@ struct clip_pool {
     int n_tasks;
     _Atomic uint64_t cursor; /* job << 32 | next task */
     atomic_int completed;    /* tasks of the current job finished */
+    /* Stall guard (the caller's alone): until `solo_until` (monotonic ns)
+     * jobs run on the caller only; `solo_window` is the next such span. */
+    int64_t solo_until, solo_window;
 };
+
+/* The first stall keeps the workers out for this long; each stall in a
+ * row doubles it, up to SOLO_MAX (a job that runs in parallel without
+ * stalling starts over). */
+#define SOLO_FIRST_NS ((int64_t)20 * 1000 * 1000)
+#define SOLO_MAX_NS ((int64_t)1000 * 1000 * 1000)
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 typedef struct worker_arg {
     clip_pool *pool;
     int index;
 } worker_arg;
 
-static void run_tasks(clip_pool *pool, uint32_t job, clip_task_fn fn, void *ctx, int n_tasks, int thread) {
+/* Runs tasks of the job until none is left; returns how many it ran. */
+static int run_tasks(clip_pool *pool, uint32_t job, clip_task_fn fn, void *ctx, int n_tasks, int thread) {
     uint64_t cur = atomic_load(&pool->cursor);
-    for (;;) {
-        if ((uint32_t)(cur >> 32) != job || (uint32_t)cur >= (uint32_t)n_tasks) return;
+    for (int ran = 0;;) {
+        if ((uint32_t)(cur >> 32) != job || (uint32_t)cur >= (uint32_t)n_tasks) return ran;
         if (!atomic_compare_exchange_weak(&pool->cursor, &cur, cur + 1)) continue; /* cur reloaded */
         fn(ctx, (int)(uint32_t)cur, thread);
+        ran++;
         if (atomic_fetch_add(&pool->completed, 1) + 1 == n_tasks) {
             pthread_mutex_lock(&pool->lock);
             pthread_cond_signal(&pool->done);
@@ -128,12 +146,38 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* When another process takes the workers' cores, the workers either get
+ * no CPU in time (the caller does every task itself, through a plan made
+ * for several threads, which costs it 10-15% more than one thread's) or
+ * are preempted while they hold a task (the caller then waits a scheduler
+ * time slice, milliseconds, for work it could have done in microseconds):
+ * 2 threads ran at 0.85-0.95x of 1 beside a CPU-bound process. So a job
+ * of more than 0.2 ms where the caller ran every task, or whose last task
+ * came back much later than the caller's own share took (more than twice
+ * that plus 0.1 ms), sends the pool solo: the caller runs the following
+ * jobs alone, and the ops plan for one thread (clip_pool_solo), for a
+ * while; then it tries the workers again. Results do not change: the
+ * tasks are the same either way. */
+static void note_job(clip_pool *pool, int workers_absent, int64_t own_ns, int64_t wait_ns, int64_t end_ns) {
+    int stalled = (workers_absent && own_ns > 200000) || wait_ns > 2 * own_ns + 100000;
+    if (stalled) {
+        pool->solo_window = pool->solo_window ? pool->solo_window * 2 : SOLO_FIRST_NS;
+        if (pool->solo_window > SOLO_MAX_NS) pool->solo_window = SOLO_MAX_NS;
+        pool->solo_until = end_ns + pool->solo_window;
+    } else if (!workers_absent) {
+        pool->solo_window = 0; /* they took part and were on time */
+    }
+}
+
+int clip_pool_solo(const clip_pool *pool) { return pool && pool->solo_until > now_ns(); }
+
 void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx) {
     if (n_tasks <= 0) return;
-    if (!pool || pool->size == 1 || n_tasks == 1) {
+    if (!pool || pool->size == 1 || n_tasks == 1 || (pool->solo_until && clip_pool_solo(pool))) {
         for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
         return;
     }
+    int64_t start = now_ns();
     pthread_mutex_lock(&pool->lock);
     pool->fn = fn;
     pool->ctx = ctx;
@@ -143,7 +187,12 @@ void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx) {
     atomic_store(&pool->cursor, (uint64_t)job << 32);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
-    run_tasks(pool, job, fn, ctx, n_tasks, 0);
+    int mine = run_tasks(pool, job, fn, ctx, n_tasks, 0);
+    int64_t own_end = now_ns();
+    if (atomic_load(&pool->completed) == n_tasks) {
+        note_job(pool, mine == n_tasks, own_end - start, 0, own_end);
+        return;
+    }
     /* A task still running on a worker usually ends within microseconds:
      * a short spin saves a sleep and a wake-up; then sleep. */
     for (int spin = 0; spin < 256 && atomic_load(&pool->completed) < n_tasks; spin++) cpu_relax();
@@ -152,4 +201,6 @@ void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx) {
         while (atomic_load(&pool->completed) < n_tasks) pthread_cond_wait(&pool->done, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
     }
+    int64_t end = now_ns();
+    note_job(pool, mine == n_tasks, own_end - start, end - own_end, end);
 }

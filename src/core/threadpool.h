@@ -15,6 +15,10 @@ int clip_pool_size(const clip_pool *pool);
 /* Runs tasks 0..n_tasks-1 across the pool (the caller works too) and
  * returns when all are done. Not reentrant: tasks must not call it. */
 void clip_pool_run(clip_pool *pool, int n_tasks, clip_task_fn fn, void *ctx);
+/* Whether jobs run on the caller alone for now: a worker stalled a recent
+ * job (preempted by another process while it held a task), see
+ * threadpool.c. For tests and diagnostics. */
+int clip_pool_solo(const clip_pool *pool);
 /* Online cores, at least 1. */
 int clip_cpu_count(void);
 

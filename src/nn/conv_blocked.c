@@ -174,7 +174,7 @@ clip_status nn_conv2d_bn_blocked(const nn_ctx *ctx, const nn_bmap *x, const floa
     }
     zero_border(y);
     int groups = (Cout / 16 + NN_BCONV_GROUP_BLOCKS - 1) / NN_BCONV_GROUP_BLOCKS;
-    int threads = clip_pool_size(ctx->pool);
+    int threads = clip_pool_solo(ctx->pool) ? 1 : clip_pool_size(ctx->pool);
     /* One thread: a task per group (its weights stay in L2 over all rows);
      * more: enough row chunks that each thread gets four tasks. */
     int row_chunks = threads <= 1 ? 1 : (4 * threads + groups - 1) / groups;
