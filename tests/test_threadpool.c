@@ -75,6 +75,8 @@ int main(void) {
     stall_job stall;
     int tries = 0;
     do { /* until the worker takes part (it wakes within the first 1 ms task) */
+        /* a try the worker missed sends the pool solo too: wait it out */
+        for (int waited = 0; clip_pool_solo(pool) && waited < 1500; waited += 10) sleep_ms(10);
         atomic_store(&stall.on_worker, 0);
         clip_pool_run(pool, 8, stall_task, &stall);
     } while (atomic_load(&stall.on_worker) == 0 && ++tries < 20);
@@ -84,7 +86,9 @@ int main(void) {
     memset(&job, 0, sizeof job);
     job.threads = 1; /* thread index 0 only while solo */
     clip_pool_run(pool, TASKS, count_task, &job);
-    CHECK(atomic_load(&job.bad_thread) == 0, "solo jobs run on the caller only");
+    /* Only meaningful if the window (20 ms) had not passed yet by the end
+     * of the job (a loaded machine may preempt this thread that long). */
+    CHECK(atomic_load(&job.bad_thread) == 0 || !clip_pool_solo(pool), "solo jobs run on the caller only");
     /* The window is 20 ms after one stall, longer after several in a row
      * (up to 1 s): then the workers are tried again. */
     int waited = 0;

@@ -112,7 +112,9 @@ static void bconv_task(void *raw, int task, int thread) {
     /* Each tile of this task prefetches its share of the next group. */
     int groups = j->groups;
     int task_rows = oh1 - oh0, task_tiles = (b1 - b0) * tiles * (pairs ? (task_rows + 1) / 2 : task_rows);
-    size_t next_lines = g + 1 < groups ? (size_t)GROUP_CHANNELS * K * sizeof(float) / 64 : 0;
+    int next_blocks = y->C / 16 - (g + 1) * NN_BCONV_GROUP_BLOCKS; /* the last group may hold one block */
+    if (next_blocks > NN_BCONV_GROUP_BLOCKS) next_blocks = NN_BCONV_GROUP_BLOCKS;
+    size_t next_lines = g + 1 < groups ? (size_t)next_blocks * 16 * K * sizeof(float) / 64 : 0;
     const char *next = next_lines ? (const char *)(j->packed + (size_t)(g + 1) * GROUP_CHANNELS * K) : NULL;
     size_t share = task_tiles > 0 ? (next_lines + task_tiles - 1) / task_tiles : 0;
     int tile_index = 0;
@@ -144,7 +146,7 @@ clip_status nn_conv2d_bn_blocked(const nn_ctx *ctx, const nn_bmap *x, const floa
                                  const float *beta, float eps, const nn_bmap *residual, int relu, const nn_bmap *y) {
     if (stride != 1 || x->C % 16 || Cout % 16 || y->C != Cout || x->border < pad || y->n != x->n ||
         y->H != nn_conv_out_size(x->H, kernel, stride, pad) || y->W != nn_conv_out_size(x->W, kernel, stride, pad) ||
-        (residual && (residual->C != Cout || residual->H != y->H || residual->W != y->W)))
+        (residual && (residual->n != y->n || residual->C != Cout || residual->H != y->H || residual->W != y->W)))
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "blocked convolution: shapes do not fit");
     size_t K = (size_t)x->C * kernel * kernel, packed_floats = (size_t)Cout * K;
     float *affine = malloc((size_t)2 * Cout * sizeof(float));

@@ -8,6 +8,7 @@
  * have it. */
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nn/conv_blocked.h"
 
@@ -57,7 +58,11 @@ INLINE void tile(const nn_bconv_tile *t, const int NB, const int ROWS, const int
                     __m512 wv[2];
                     UNROLL for (int b = 0; b < NB; b++) {
                         wv[b] = _mm512_load_ps(w + b * 16);
-                        _mm_prefetch((const char *)(w + WEIGHT_AHEAD + b * 16), _MM_HINT_T0);
+                        /* (address arithmetic on integers: near the end of the
+                         * packed weights it runs past them, and a prefetch
+                         * there is harmless where such a pointer would not be) */
+                        _mm_prefetch((const char *)((uintptr_t)w + (WEIGHT_AHEAD + b * 16) * sizeof(float)),
+                                     _MM_HINT_T0);
                     }
                     UNROLL for (int p = 0; p < NP; p++) {
                         __m512 x = _mm512_set1_ps(px[(p / NPR) * in_row + (p % NPR) * 16 + i]);
