@@ -455,7 +455,10 @@ static void check_conv_blocked(const char *path, nn_ctx *ctx, int n, int Cin, in
 
 static void run_path(const char *path) {
     static const case_shape fixed[] = {{1, 1, 1}, {1, 33, 5}, {14, 32, 64}, {15, 33, 17}, {50, 96, 64},
-                                       {29, 65, 100}, {77, 47, 3}, {3, 130, 257}, {4, 9, 0}};
+                                       {29, 65, 100}, {77, 47, 3}, {3, 130, 257}, {4, 9, 0},
+                                       /* (odd index: 3 threads; even: 1) A over 1 MiB: several
+                                        * row blocks, K blocks carried between tile calls */
+                                       {200, 70, 2000}, {200, 70, 2000}};
     nn_ctx ctx1 = {.pool = clip_pool_create(1)}, ctx3 = {.pool = clip_pool_create(3)};
     CHECK(nn_ctx_init(&ctx3) == CLIP_OK, "nn_ctx_init");
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 6; i++) {
