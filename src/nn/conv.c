@@ -215,19 +215,23 @@ clip_status nn_conv2d_bn(const nn_ctx *ctx, const float *x, int B, int Cin, int 
                             relu, y);
 }
 
+float *nn_bn_affine(const float *mean, const float *var, const float *gamma, const float *beta, float eps, int C) {
+    float *affine = malloc((size_t)2 * C * sizeof(float));
+    if (!affine) return NULL;
+    for (int c = 0; c < C; c++) {
+        float inv_std = 1.0f / sqrtf(var[c] + eps);
+        affine[c] = gamma[c] * inv_std;
+        affine[C + c] = beta[c] - mean[c] * affine[c];
+    }
+    return affine;
+}
+
 static clip_status conv_bn(const nn_ctx *ctx, const float *x, int x_nchw, int y_nchw, int B, int Cin, int H, int W,
                            const float *weight, int Cout, int kernel, int stride, int pad, const float *mean,
                            const float *var, const float *gamma, const float *beta, float eps, const float *residual,
                            int relu, float *y) {
-    float *affine = malloc((size_t)2 * Cout * sizeof(float));
+    float *affine = nn_bn_affine(mean, var, gamma, beta, eps, Cout);
     if (!affine) return clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory");
-    /* nn_batchnorm_eval's per-channel scale and shift, applied to the sums
-     * in registers (one fused multiply-add instead of a pass over y). */
-    for (int c = 0; c < Cout; c++) {
-        float inv_std = 1.0f / sqrtf(var[c] + eps);
-        affine[c] = gamma[c] * inv_std;
-        affine[Cout + c] = beta[c] - mean[c] * affine[c];
-    }
     nn_epilogue ep = {.alpha = 1.0f, .row_scale = affine, .row_shift = affine + Cout,
                       .act = relu ? NN_ACT_RELU : NN_ACT_NONE, .residual = residual, .residual_first = 1};
     int failed = conv(ctx, x, x_nchw, y_nchw, B, Cin, H, W, weight, Cout, kernel, stride, pad, &ep, y);

@@ -4,7 +4,6 @@
  * every input value into a panel before the product; at RN50's sizes
  * most of that time was waiting for the first load of each channel row,
  * which the blocked layout turns into sequential reads. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,14 +148,8 @@ clip_status nn_conv2d_bn_blocked(const nn_ctx *ctx, const nn_bmap *x, const floa
         (residual && (residual->n != y->n || residual->C != Cout || residual->H != y->H || residual->W != y->W)))
         return clip_fail(CLIP_ERR_INVALID_ARGUMENT, "blocked convolution: shapes do not fit");
     size_t K = (size_t)x->C * kernel * kernel, packed_floats = (size_t)Cout * K;
-    float *affine = malloc((size_t)2 * Cout * sizeof(float));
+    float *affine = nn_bn_affine(mean, var, gamma, beta, eps, Cout);
     if (!affine) return clip_fail(CLIP_ERR_NO_MEMORY, "convolution: out of memory");
-    /* nn_batchnorm_eval's scale and shift, applied to the sums in registers. */
-    for (int c = 0; c < Cout; c++) {
-        float inv_std = 1.0f / sqrtf(var[c] + eps);
-        affine[c] = gamma[c] * inv_std;
-        affine[Cout + c] = beta[c] - mean[c] * affine[c];
-    }
     pack_shape shape = {Cout, x->C, kernel};
     nn_state *s = ctx->state;
     float *owned = NULL;

@@ -130,6 +130,12 @@ void nn_conv_gather_avx512(const nn_conv_geom *g, int c0, int c1, int n0, int co
 /* The same pixels as im2col rows: out[t * K + row], t < n <= 16. */
 void nn_conv_gather_rows_avx512(const nn_conv_geom *g, int n0, int n, float *out);
 
+/* An eval-mode batch norm as a per-channel scale and shift applied to the
+ * convolution's sums in its epilogue (one fused multiply-add instead of
+ * nn_batchnorm_eval's pass over the output): [scale C][shift C], malloc'd
+ * (free()), NULL when out of memory. */
+float *nn_bn_affine(const float *mean, const float *var, const float *gamma, const float *beta, float eps, int C);
+
 /* Custom B packing (convolution: im2col straight into panels): panels
  * [p0, p1) of the [K, N] operand described by `src`. */
 typedef void (*nn_pack_b_fn)(const void *src, const nn_kernels *k, int p0, int p1, float *packed);
