@@ -412,14 +412,15 @@ static void test_fast_idct_blocks(void) {
     free(bytes);
 }
 
-/* Encodes w x h RGB `rgb` as JPEG kind k: 0 baseline 4:2:0, 1 progressive
- * 4:2:0, 2 4:2:2, 3 4:4:4, 4 grey, 5 CMYK (the RGB bytes plus a fourth). */
-static void write_jpeg_kind(const char *path, const uint8_t *rgb, int w, int h, int kind) {
-    int comps = kind == 4 ? 1 : kind == 5 ? 4 : 3;
-    uint8_t *px = malloc((size_t)w * h * (size_t)comps);
-    for (size_t i = 0; i < (size_t)w * h; i++)
-        for (int c = 0; c < comps; c++)
-            px[i * (size_t)comps + (size_t)c] = kind == 4 ? rgb[i * 3 + 1] : c < 3 ? rgb[i * 3 + (size_t)c] : (uint8_t)(i % 251);
+/* Encodes a JPEG with libjpeg at `quality`; `exif_orientation_value` > 0
+ * adds an APP1 Exif block with that Orientation (big-endian TIFF);
+ * progressive, and luma sampling factors (0: libjpeg's default 2x2). */
+typedef struct jpeg_encoding {
+    int quality, progressive, luma_h, luma_v, exif_orientation_value;
+} jpeg_encoding;
+
+static void encode_jpeg(const char *path, int w, int h, int components, J_COLOR_SPACE space, const uint8_t *pixels,
+                        const jpeg_encoding *e) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr err;
     c.err = jpeg_std_error(&err);
@@ -428,21 +429,49 @@ static void write_jpeg_kind(const char *path, const uint8_t *rgb, int w, int h, 
     jpeg_stdio_dest(&c, fp);
     c.image_width = (JDIMENSION)w;
     c.image_height = (JDIMENSION)h;
-    c.input_components = comps;
-    c.in_color_space = kind == 4 ? JCS_GRAYSCALE : kind == 5 ? JCS_CMYK : JCS_RGB;
+    c.input_components = components;
+    c.in_color_space = space;
     jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    if (kind == 1) jpeg_simple_progression(&c);
-    if (kind == 2) c.comp_info[0].v_samp_factor = 1;
-    if (kind == 3) c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
+    jpeg_set_quality(&c, e->quality, TRUE);
+    if (e->progressive) jpeg_simple_progression(&c);
+    if (e->luma_h) c.comp_info[0].h_samp_factor = e->luma_h;
+    if (e->luma_v) c.comp_info[0].v_samp_factor = e->luma_v;
     jpeg_start_compress(&c, TRUE);
+    if (e->exif_orientation_value > 0) {
+        uint8_t exif[6 + 8 + 2 + 12 + 4] = "Exif\0\0MM\0\x2a\0\0\0\x08";
+        uint8_t *p = exif + 14;
+        p[0] = 0, p[1] = 1;                                   /* one entry */
+        uint8_t entry[12] = {0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)e->exif_orientation_value, 0, 0};
+        memcpy(p + 2, entry, 12);
+        memset(p + 14, 0, 4);
+        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
+    }
     while (c.next_scanline < c.image_height) {
-        JSAMPROW row = px + (size_t)c.next_scanline * (size_t)w * (size_t)comps;
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)c.next_scanline * w * components);
         jpeg_write_scanlines(&c, &row, 1);
     }
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     fclose(fp);
+}
+
+static void write_jpeg(const char *path, int w, int h, int components, J_COLOR_SPACE space,
+                       const uint8_t *pixels, int exif_orientation_value) {
+    jpeg_encoding e = {.quality = 95, .exif_orientation_value = exif_orientation_value};
+    encode_jpeg(path, w, h, components, space, pixels, &e);
+}
+
+/* Encodes w x h RGB `rgb` as JPEG kind k: 0 baseline 4:2:0, 1 progressive
+ * 4:2:0, 2 4:2:2, 3 4:4:4, 4 grey, 5 CMYK (the RGB bytes plus a fourth). */
+static void write_jpeg_kind(const char *path, const uint8_t *rgb, int w, int h, int kind) {
+    int comps = kind == 4 ? 1 : kind == 5 ? 4 : 3;
+    uint8_t *px = malloc((size_t)w * h * (size_t)comps);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int c = 0; c < comps; c++)
+            px[i * (size_t)comps + (size_t)c] = kind == 4 ? rgb[i * 3 + 1] : c < 3 ? rgb[i * 3 + (size_t)c] : (uint8_t)(i % 251);
+    jpeg_encoding e = {.quality = 90, .progressive = kind == 1, .luma_h = kind == 3 ? 1 : 0,
+                       .luma_v = kind == 2 || kind == 3 ? 1 : 0};
+    encode_jpeg(path, w, h, comps, kind == 4 ? JCS_GRAYSCALE : kind == 5 ? JCS_CMYK : JCS_RGB, px, &e);
     free(px);
 }
 
@@ -801,41 +830,6 @@ static void test_png_modes(void) {
 }
 
 /* ------------------------------------------------------------ JPEG extras */
-
-/* Encodes a JPEG with libjpeg; `exif_orientation` > 0 adds an APP1 Exif
- * block with that Orientation (big-endian TIFF). */
-static void write_jpeg(const char *path, int w, int h, int components, J_COLOR_SPACE space,
-                       const uint8_t *pixels, int exif_orientation_value) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    FILE *fp = fopen(path, "wb");
-    jpeg_stdio_dest(&c, fp);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = components;
-    c.in_color_space = space;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    if (exif_orientation_value > 0) {
-        uint8_t exif[6 + 8 + 2 + 12 + 4] = "Exif\0\0MM\0\x2a\0\0\0\x08";
-        uint8_t *p = exif + 14;
-        p[0] = 0, p[1] = 1;                                   /* one entry */
-        uint8_t entry[12] = {0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)exif_orientation_value, 0, 0};
-        memcpy(p + 2, entry, 12);
-        memset(p + 14, 0, 4);
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
-    }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pixels + (size_t)c.next_scanline * w * components);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    fclose(fp);
-}
 
 static void test_jpeg_extras(void) {
     /* CMYK: Pillow reads 4-component data as Adobe-inverted CMYK. A flat
