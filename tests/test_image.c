@@ -336,6 +336,20 @@ static int idct_rand(int lo, int hi) {
     return lo + (int)((idct_rng >> 8) % (uint32_t)(hi - lo + 1));
 }
 
+/* libjpeg decoding `bytes` at 3/8 scale (the fast decode's scale for
+ * these sizes) with the islow IDCT, started. */
+static void start_decode_3_8(struct jpeg_decompress_struct *cinfo, struct jpeg_error_mgr *err, const uint8_t *bytes,
+                             size_t size) {
+    cinfo->err = jpeg_std_error(err);
+    jpeg_create_decompress(cinfo);
+    jpeg_mem_src(cinfo, bytes, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    cinfo->scale_num = 3;
+    cinfo->scale_denom = 8;
+    cinfo->dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(cinfo);
+}
+
 /* The AVX2 3x3 and 6x6 IDCTs must write exactly what libjpeg-turbo's
  * jpeg_idct_3x3 / jpeg_idct_6x6 write, into the same bytes: random blocks
  * of typical, near-limit (pixels far outside 0..255, so the range table's
@@ -352,14 +366,7 @@ static void test_fast_idct_blocks(void) {
     if (!bytes) return;
     struct jpeg_decompress_struct cinfo;
     struct jpeg_error_mgr err;
-    cinfo.err = jpeg_std_error(&err);
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, bytes, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
-    cinfo.scale_num = 3;
-    cinfo.scale_denom = 8;
-    cinfo.dct_method = JDCT_ISLOW;
-    jpeg_start_decompress(&cinfo);
+    start_decode_3_8(&cinfo, &err, bytes, size);
     long accepted[2] = {0, 0}, trials = 0;
     for (int ci = 0; ci < 2; ci++) {
         jpeg_component_info *compptr = &cinfo.comp_info[ci];
@@ -501,14 +508,7 @@ static void test_fast_idct_decode(void) {
                 struct jpeg_decompress_struct cinfo;
                 struct jpeg_error_mgr err;
                 jpeg_fast_idct ctx;
-                cinfo.err = jpeg_std_error(&err);
-                jpeg_create_decompress(&cinfo);
-                jpeg_mem_src(&cinfo, bytes, (unsigned long)size);
-                jpeg_read_header(&cinfo, TRUE);
-                cinfo.scale_num = 3;
-                cinfo.scale_denom = 8;
-                cinfo.dct_method = JDCT_ISLOW;
-                jpeg_start_decompress(&cinfo);
+                start_decode_3_8(&cinfo, &err, bytes, size);
                 int n = jpeg_fast_idct_install(&cinfo, &ctx);
                 CHECK(n == 3, "AVX2 IDCT installed for %d of 3 components", n);
                 jpeg_abort_decompress(&cinfo);
