@@ -199,6 +199,31 @@ static void check_changed_weight(const char *path) {
     free(y2);
 }
 
+/* The fused AVX-512 head (attention_avx512.c) promises the tile path's
+ * floats: the first head of the first sequence, recomputed here through
+ * the tile products and softmax_row, must match `out` bit for bit. */
+static void check_fused_head_identical(const float *qkv, int ld, int L, int W, int d, int causal, const float *out) {
+    const nn_kernels *k = &nn_kernels_avx512;
+    size_t qk = nn_gemm_local_scratch_floats(k, L, L, d), pv = nn_gemm_local_scratch_floats(k, L, d, L);
+    float *scratch = nn_alloc_floats(qk > pv ? qk : pv), *scores = malloc((size_t)L * L * sizeof(float));
+    float *ref = malloc((size_t)L * d * sizeof(float));
+    nn_epilogue scaled = {.alpha = 1.0f / sqrtf((float)d)}, plain = {.alpha = 1.0f};
+    nn_gemm_local(k, L, L, d, qkv, ld, qkv + W, ld, NN_OUT_IN, &scaled, scores, L, scratch);
+    for (int i = 0; i < L; i++) {
+        int n = causal ? i + 1 : L;
+        k->softmax_row(scores + (size_t)i * L, n);
+        for (int c = n; c < L; c++) scores[(size_t)i * L + c] = 0.0f;
+    }
+    nn_gemm_local(k, L, d, L, scores, L, qkv + 2 * W, ld, NN_IN_OUT, &plain, ref, d, scratch);
+    int differ = 0;
+    for (int i = 0; i < L; i++)
+        for (int c = 0; c < d; c++) differ += out[(size_t)i * W + c] != ref[(size_t)i * d + c];
+    CHECK(differ == 0, "fused attention head L=%d causal=%d: %d values differ from the tile path", L, causal, differ);
+    free(scratch);
+    free(scores);
+    free(ref);
+}
+
 static void check_attention(const char *path, const nn_ctx *ctx, int B, int L, int heads, int d, int causal) {
     int W = heads * d, ld = 3 * W;
     float *qkv = rand_floats((size_t)B * L * ld), *out = malloc((size_t)B * L * W * sizeof(float));
@@ -233,6 +258,8 @@ static void check_attention(const char *path, const nn_ctx *ctx, int B, int L, i
                 }
             }
     CHECK(bad == 0, "%s attention B=%d L=%d heads=%d d=%d causal=%d: %d bad", path, B, L, heads, d, causal, bad);
+    if (nn_kernels_active() == &nn_kernels_avx512 && nn_attention_head_avx512_fits(L, d))
+        check_fused_head_identical(qkv, ld, L, W, d, causal, out);
     free(qkv);
     free(out);
     free(scratch);
@@ -474,10 +501,14 @@ static void run_path(const char *path) {
     }
     check_threads_identical(path);
     check_changed_weight(path);
-    int lens[] = {1, 7, 50, 77};
+    /* 50 and 77: an image at 224 px and a text; 80 and 81: the longest
+     * sequence the fused AVX-512 head takes, and the first it leaves to
+     * the tile products. */
+    int lens[] = {1, 7, 16, 50, 77, 80, 81};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         check_attention(path, &ctx1, 2, lens[i], 3, 16, 0);
         check_attention(path, &ctx3, 2, lens[i], 2, 64, 1);
+        check_attention(path, &ctx1, 1, lens[i], 2, 64, 0);
     }
     check_rows(path, &ctx1);
     check_conv(path, &ctx3, 9, 7, 3, 2, 1);

@@ -1,7 +1,10 @@
 /* Attention per (sequence, head) task, on one thread: scores = scale Q K^T
  * and out = softmax(scores) V, both through the tile kernels with operands
  * packed into the task's private scratch (a few hundred KiB at most for
- * CLIP's sequence lengths), so nothing waits on the pool between steps. */
+ * CLIP's sequence lengths), so nothing waits on the pool between steps.
+ * On AVX-512, heads of width 64 over at most 80 positions (every CLIP
+ * model at its native size) go to the fused kernel in attention_avx512.c
+ * instead, which gives the same floats. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,6 +15,7 @@ typedef struct attention_job {
     const nn_kernels *k;
     const float *q, *kk, *v;
     int ld, B, L, width, heads, causal;
+    int fused; /* nn_attention_head_avx512 instead of the tile products */
     float *out;
     float *scores;  /* [L, L] per thread */
     float *pack;    /* pack_floats per thread */
@@ -23,6 +27,12 @@ static void attention_task(void *raw, int task, int thread) {
     int b = task / j->heads, h = task % j->heads, d = j->width / j->heads, L = j->L;
     size_t seq = (size_t)b * L * j->ld + (size_t)h * d;
     float *scores = j->scores + (size_t)thread * L * L, *pack = j->pack + (size_t)thread * j->pack_floats;
+    if (j->fused) {
+        nn_attention_head_avx512(L, j->causal, 1.0f / sqrtf((float)d), j->q + seq, j->kk + seq, j->v + seq,
+                                 (size_t)j->ld, j->out + (size_t)b * L * j->width + (size_t)h * d, (size_t)j->width,
+                                 pack);
+        return;
+    }
     nn_epilogue scaled = {.alpha = 1.0f / sqrtf((float)d)};
     nn_gemm_local(j->k, L, L, d, j->q + seq, j->ld, j->kk + seq, j->ld, NN_OUT_IN, &scaled, scores, L, pack);
     for (int i = 0; i < L; i++) {
@@ -45,13 +55,14 @@ void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float
     const nn_kernels *kern = nn_kernels_active();
     int d = width / heads, threads = clip_pool_size(ctx->pool);
     size_t qk = nn_gemm_local_scratch_floats(kern, L, L, d), pv = nn_gemm_local_scratch_floats(kern, L, d, L);
-    size_t pack_floats = (qk > pv ? qk : pv) + 16;
+    int fused = kern == &nn_kernels_avx512 && nn_attention_head_avx512_fits(L, d);
+    size_t pack_floats = fused ? nn_attention_head_avx512_floats(L) + 16 : (qk > pv ? qk : pv) + 16;
     float *pack = nn_alloc_floats(pack_floats * threads);
     if (!pack) { /* the caller reports it (nn_take_failure) */
         nn_note_failure(pack_floats * threads * sizeof(float));
         return;
     }
-    attention_job job = {kern, q, k, v, ld, B, L, width, heads, causal, out, scratch, pack, pack_floats};
+    attention_job job = {kern, q, k, v, ld, B, L, width, heads, causal, fused, out, scratch, pack, pack_floats};
     clip_pool_run(ctx->pool, B * heads, attention_task, &job);
     free(pack);
 }

@@ -111,6 +111,16 @@ void nn_add_column_sums(const float *x, int rows, int cols, int ld, float *sums)
  * rows <= i < lanes (rows <= lanes <= 16). The packers use it when they can;
  * the packed bytes are the same either way. */
 void nn_transpose_pack_avx512(int rows, int lanes, int K, const float *src, size_t ld, float *dst, int ds);
+
+/* Attention for one (sequence, head) on AVX-512 (attention_avx512.c; only
+ * where the CPU has it): out = softmax(scale Q K^T) V with Q, K, V rows at
+ * stride ld and output rows at stride ldo, for head widths and lengths that
+ * _fits accepts; scratch holds _floats(L) floats. The same floats as the
+ * tile path. */
+int nn_attention_head_avx512_fits(int L, int head_width);
+size_t nn_attention_head_avx512_floats(int L);
+void nn_attention_head_avx512(int L, int causal, float scale, const float *q, const float *k, const float *v,
+                              size_t ld, float *out, size_t ldo, float *scratch);
 /* Whether the packers may call it. */
 int nn_pack_has_avx512(void);
 

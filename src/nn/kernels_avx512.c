@@ -26,27 +26,11 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
+#include "nn/exp_avx512.h"
+
 /* KC: a 192x32 panel block (24 KiB) and a 14x192 tile block (10.5 KiB)
  * share a 48 KiB L1 with room for the prefetched lines passing through. */
 enum { NR = 32, MR_MAX = 14, KC = 192 };
-
-/* exp(x) to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial
- * (Cephes expf), 2^n by scalef (which underflows to 0 cleanly). */
-INLINE __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7228391f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* x * sigmoid(1.702 x), as CLIP's QuickGELU. */
 INLINE __m512 quickgelu512(__m512 x) {
@@ -77,7 +61,9 @@ INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask1
 INLINE void tile_impl(const int MR, const nn_tile_args *t) {
     int nr = t->nr, K = t->K, ldc = t->ldc, pf_lines = t->pf_lines;
     const float *Ap = t->Ap, *Bp = t->Bp, *bias = t->bias, *residual = t->residual;
-    const nn_epilogue *ep = t->ep;
+    /* A copy: the stores to C could alias ep's float fields, which would
+     * make the compiler reload them for every row. */
+    const nn_epilogue ep_copy = *t->ep, *ep = &ep_copy;
     const char *pf = t->pf;
     size_t pf_second = t->pf_second;
     float *C = t->C;
