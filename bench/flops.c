@@ -10,6 +10,15 @@ static double transformer_flops(int layers, int W, int L) {
     return layers * per_layer;
 }
 
+/* What the encoders skip in the last block: they need one row per
+ * sequence (class token, end of text), so after qkv over all L positions
+ * the attention, its projection and the MLP run for that row alone. */
+static double last_block_skipped(int W, int L) {
+    double full = transformer_flops(1, W, L);
+    double done = 2.0 * L * W * 3.0 * W + 2.0 * 2.0 * L * W + 2.0 * W * W + 2.0 * 2.0 * W * 4.0 * W;
+    return full - done;
+}
+
 static double conv_flops(int cin, int cout, int k, int out_hw) {
     return 2.0 * cin * k * k * cout * (double)out_hw * out_hw;
 }
@@ -53,4 +62,14 @@ double flops_image(const clip_model_info *info) {
 double flops_text(const clip_model_info *info, int tokens) {
     return transformer_flops(info->text_layers, info->text_width, tokens) +
            2.0 * info->text_width * info->embed_dim;
+}
+
+double flops_image_encoded(const clip_model_info *info) {
+    if (info->vision_kind == CLIP_VISION_RESNET) return resnet_flops(info);
+    int g = info->image_resolution / info->vision_patch_size;
+    return flops_image(info) - last_block_skipped(info->vision_width, g * g + 1);
+}
+
+double flops_text_encoded(const clip_model_info *info, int tokens) {
+    return flops_text(info, tokens) - (tokens >= 2 ? last_block_skipped(info->text_width, tokens) : 0.0);
 }

@@ -11,5 +11,9 @@ double flops_image(const clip_model_info *info);
 /* One text of `tokens` positions through the text tower (attention over
  * all positions, as an unmasked count: the usual convention). */
 double flops_text(const clip_model_info *info, int tokens);
+/* The same, less what the encoders leave out of the last block (they
+ * pool one row per sequence): the work the towers do, for GFLOP/s. */
+double flops_image_encoded(const clip_model_info *info);
+double flops_text_encoded(const clip_model_info *info, int tokens);
 
 #endif

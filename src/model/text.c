@@ -48,7 +48,7 @@ clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float 
     int64_t seq_shape[3] = {n, L, W};
     trace_emit(trace, "text.embed", x, 3, seq_shape);
     clip_status st = transformer_forward(ctx, &t->blocks, x, n, L, model->layer_norm_eps, 1, trace,
-                                         "text.transformer.resblocks");
+                                         "text.transformer.resblocks", eot);
     if (st == CLIP_OK) {
         if (trace) {
             nn_layernorm(ctx, x, n * L, W, t->ln_final_weight, t->ln_final_bias, model->layer_norm_eps, x);

@@ -63,8 +63,14 @@ clip_status vit_forward(clip_model *model, const float *pixels, int n, float *fe
     nn_layernorm(ctx, x, n * L, W, v->ln_pre_weight, v->ln_pre_bias, model->layer_norm_eps, x);
     trace_emit(trace, "visual.ln_pre", x, 3, seq_shape);
 
+    int *class_rows = calloc((size_t)(n > 0 ? n : 1), sizeof(int)); /* row 0 of each sequence */
+    if (!class_rows) {
+        free(work);
+        return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
+    }
     clip_status st = transformer_forward(ctx, &v->blocks, x, n, L, model->layer_norm_eps, 0, trace,
-                                         "visual.transformer.resblocks");
+                                         "visual.transformer.resblocks", class_rows);
+    free(class_rows);
     if (st == CLIP_OK) {
         for (int b = 0; b < n; b++) memcpy(cls + (size_t)b * W, x + (size_t)b * L * W, (size_t)W * sizeof(float));
         nn_layernorm(ctx, cls, n, W, v->ln_post_weight, v->ln_post_bias, model->layer_norm_eps, cls);

@@ -102,6 +102,12 @@ void nn_attention(const nn_ctx *ctx, const float *q, const float *k, const float
                   int ld, int B, int L, int width, int heads, int causal, float *scratch,
                   float *out);
 size_t nn_attention_scratch_floats(const nn_ctx *ctx, int L);
+/* The same attention for one query position per sequence, rows[b] of
+ * sequence b (all L keys and values, or those up to it when causal): out
+ * is [B, W], each row the floats nn_attention gives for that position.
+ * The scratch is as nn_attention's. */
+void nn_attention_rows(const nn_ctx *ctx, const float *q, const float *k, const float *v, int ld, int B, int L,
+                       int width, int heads, int causal, const int *rows, float *scratch, float *out);
 
 /* 2-D convolution without bias, x [B, Cin, H, W] -> y [B, Cout, Ho, Wo].
  * `scratch` is unused now (nn_conv2d_scratch_floats returns 0): the
