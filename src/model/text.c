@@ -32,7 +32,9 @@ clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float 
     /* Causal attention: positions after the last pooled one cannot change
      * the pooled features, so they are not computed. */
     int L = full_context ? C : used;
-    float *x = malloc(((size_t)n * L * W + (size_t)n * W) * sizeof(float));
+    size_t floats = (size_t)n * L * W + (size_t)n * W;
+    int owned;
+    float *x = model_arena_take(model, floats + transformer_work_floats(ctx, &t->blocks, n, L), &owned);
     if (!x) {
         free(eot);
         return clip_fail(CLIP_ERR_NO_MEMORY, "text tower: cannot allocate activations for batch %d", n);
@@ -48,7 +50,7 @@ clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float 
     int64_t seq_shape[3] = {n, L, W};
     trace_emit(trace, "text.embed", x, 3, seq_shape);
     clip_status st = transformer_forward(ctx, &t->blocks, x, n, L, model->layer_norm_eps, 1, trace,
-                                         "text.transformer.resblocks", eot);
+                                         "text.transformer.resblocks", eot, x + floats);
     if (st == CLIP_OK) {
         if (trace) {
             nn_layernorm(ctx, x, n * L, W, t->ln_final_weight, t->ln_final_bias, model->layer_norm_eps, x);
@@ -65,7 +67,7 @@ clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float 
         trace_emit(trace, "text.pooled", pooled, 2, pooled_shape);
         nn_linear(ctx, pooled, n, W, t->proj, t->proj_layout, E, NULL, NN_ACT_NONE, NULL, features);
     }
-    free(x);
+    model_arena_give(model, x, owned);
     free(eot);
     return st;
 }

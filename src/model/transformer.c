@@ -49,16 +49,16 @@ static void last_block_rows(const nn_ctx *ctx, const transformer_block *blk, con
         memcpy(x + ((size_t)b * L + out_rows[b]) * W, picked + (size_t)b * W, (size_t)W * sizeof(float));
 }
 
+size_t transformer_work_floats(const nn_ctx *ctx, const transformer *t, int B, int L) {
+    size_t rows = (size_t)B * L, W = (size_t)t->width;
+    /* h [rows, W] | qkv [rows, 3W] (reused for the MLP's [rows, 4W]) | attn [rows, W] | attention scratch */
+    return rows * W + rows * 4 * W + rows * W + nn_attention_scratch_floats(ctx, L);
+}
+
 clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *x, int B, int L,
                                 float eps, int causal, const clip_trace *trace, const char *trace_prefix,
-                                const int *out_rows) {
+                                const int *out_rows, float *work) {
     int W = t->width, rows = B * L;
-    size_t attn_scratch = nn_attention_scratch_floats(ctx, L);
-    /* h [rows, W] | qkv [rows, 3W] (reused for the MLP's [rows, 4W]) | attn [rows, W] */
-    size_t total = (size_t)rows * W + (size_t)rows * 4 * W + (size_t)rows * W + attn_scratch;
-    float *work = malloc(total * sizeof(float));
-    if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "transformer: cannot allocate %zu MiB of activations",
-                                total * sizeof(float) >> 20);
     float *h = work, *big = h + (size_t)rows * W, *attn = big + (size_t)rows * 4 * W;
     float *scratch = attn + (size_t)rows * W;
     /* A trace shows every row of every block, so it gets them all. */
@@ -90,6 +90,5 @@ clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *
             trace->emit(trace->ctx, name, x, 3, shape);
         }
     }
-    free(work);
     return CLIP_OK;
 }

@@ -39,7 +39,8 @@ clip_status vit_forward(clip_model *model, const float *pixels, int n, float *fe
     int L = grid * grid + 1, K = 3 * P * P, E = model->info.embed_dim;
     size_t patches = (size_t)n * grid * grid;
     size_t floats = patches * K + patches * W + (size_t)n * L * W + (size_t)n * W;
-    float *work = calloc(floats, sizeof(float));
+    int owned;
+    float *work = model_arena_take(model, floats + transformer_work_floats(ctx, &v->blocks, n, L), &owned);
     if (!work) return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: cannot allocate activations for batch %d", n);
     float *patch_rows = work, *patch_out = patch_rows + patches * K, *x = patch_out + patches * W;
     float *cls = x + (size_t)n * L * W;
@@ -65,11 +66,11 @@ clip_status vit_forward(clip_model *model, const float *pixels, int n, float *fe
 
     int *class_rows = calloc((size_t)(n > 0 ? n : 1), sizeof(int)); /* row 0 of each sequence */
     if (!class_rows) {
-        free(work);
+        model_arena_give(model, work, owned);
         return clip_fail(CLIP_ERR_NO_MEMORY, "image tower: out of memory");
     }
     clip_status st = transformer_forward(ctx, &v->blocks, x, n, L, model->layer_norm_eps, 0, trace,
-                                         "visual.transformer.resblocks", class_rows);
+                                         "visual.transformer.resblocks", class_rows, work + floats);
     free(class_rows);
     if (st == CLIP_OK) {
         for (int b = 0; b < n; b++) memcpy(cls + (size_t)b * W, x + (size_t)b * L * W, (size_t)W * sizeof(float));
@@ -78,6 +79,6 @@ clip_status vit_forward(clip_model *model, const float *pixels, int n, float *fe
         trace_emit(trace, "visual.ln_post", cls, 2, cls_shape);
         nn_linear(ctx, cls, n, W, v->proj, v->proj_layout, E, NULL, NN_ACT_NONE, NULL, features);
     }
-    free(work);
+    model_arena_give(model, work, owned);
     return st;
 }
