@@ -34,22 +34,29 @@ onnx_tower=image
 # moment at start-up; one thread of it is all a one-thread run needs.
 export OPENBLAS_NUM_THREADS=1
 
-# The items/cpu-s column of each program's result line for the tower.
+export LC_ALL=C
+[ "$rounds" -ge 1 ] 2>/dev/null || { echo "interleave.sh: --rounds must be 1 or more" >&2; exit 2; }
+
+# Items per CPU second: bench_towers' tab-separated RESULT line (field 8),
+# run.mjs's last column. Either prints nothing when its program fails.
 clip_rate() {
-  "$bench" --dir "$dir" --models "$model" --batch "$batch" --threads 1 --towers "$tower" --iters "$iters" 2>/dev/null |
-    awk -v t="$tower" '$1 == t { print $13 }'
+  "$bench" --dir "$dir" --models "$model" --batch "$batch" --threads 1 --towers "$tower" --iters "$iters" --tsv \
+    2>/dev/null | awk -F'\t' -v t="$tower" '$1 == "RESULT" && $4 == t { printf "%.2f\n", $8 }' || true
 }
 ort_rate() {
   node "$here/onnx/run.mjs" --dir "$dir/onnx" --name "$model" --batch "$batch" --threads 1 --iters "$iters" \
-    --towers "$tower" 2>/dev/null | awk -v t="$tower" '$1 == t { print $NF }'
+    --towers "$tower" 2>/dev/null | awk -v t="$tower" '$1 == t { print $NF }' || true
 }
 
 printf '%s %s batch %s, one thread, items per CPU second\n' "$model" "$tower" "$batch"
 printf '%-6s %9s %9s %7s\n' round clip.c onnxrt ratio
 ratios=()
 for r in $(seq "$rounds"); do
-  c=$(clip_rate) o=$(ort_rate)
-  [ -n "$c" ] && [ -n "$o" ] || { echo "interleave.sh: a benchmark printed no result (round $r)" >&2; exit 1; }
+  c=$(clip_rate)
+  [ -n "$c" ] || { echo "interleave.sh: bench_towers printed no result (round $r)" >&2; exit 1; }
+  o=$(ort_rate)
+  awk -v o="$o" 'BEGIN { exit !(o + 0 > 0) }' ||
+    { echo "interleave.sh: ONNX Runtime (bench/onnx/run.mjs) printed no result (round $r)" >&2; exit 1; }
   ratio=$(awk -v c="$c" -v o="$o" 'BEGIN { printf "%.3f", c / o }')
   ratios+=("$ratio")
   printf '%-6s %9s %9s %7s\n' "$r" "$c" "$o" "$ratio"

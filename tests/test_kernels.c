@@ -200,25 +200,32 @@ static void check_changed_weight(const char *path) {
 }
 
 /* The fused AVX-512 head (attention_avx512.c) promises the tile path's
- * floats: the first head of the first sequence, recomputed here through
- * the tile products and softmax_row, must match `out` bit for bit. */
-static void check_fused_head_identical(const float *qkv, int ld, int L, int W, int d, int causal, const float *out) {
+ * floats: every head of every sequence, recomputed here through the tile
+ * products and softmax_row, must match `out` bit for bit. */
+static void check_fused_head_identical(const float *qkv, int ld, int B, int L, int W, int d, int causal,
+                                       const float *out) {
     const nn_kernels *k = &nn_kernels_avx512;
     size_t qk = nn_gemm_local_scratch_floats(k, L, L, d), pv = nn_gemm_local_scratch_floats(k, L, d, L);
     float *scratch = nn_alloc_floats(qk > pv ? qk : pv), *scores = malloc((size_t)L * L * sizeof(float));
     float *ref = malloc((size_t)L * d * sizeof(float));
     nn_epilogue scaled = {.alpha = 1.0f / sqrtf((float)d)}, plain = {.alpha = 1.0f};
-    nn_gemm_local(k, L, L, d, qkv, ld, qkv + W, ld, NN_OUT_IN, &scaled, scores, L, scratch);
-    for (int i = 0; i < L; i++) {
-        int n = causal ? i + 1 : L;
-        k->softmax_row(scores + (size_t)i * L, n);
-        for (int c = n; c < L; c++) scores[(size_t)i * L + c] = 0.0f;
-    }
-    nn_gemm_local(k, L, d, L, scores, L, qkv + 2 * W, ld, NN_IN_OUT, &plain, ref, d, scratch);
     int differ = 0;
-    for (int i = 0; i < L; i++)
-        for (int c = 0; c < d; c++) differ += out[(size_t)i * W + c] != ref[(size_t)i * d + c];
-    CHECK(differ == 0, "fused attention head L=%d causal=%d: %d values differ from the tile path", L, causal, differ);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < W / d; h++) {
+            const float *q = qkv + (size_t)b * L * ld + (size_t)h * d;
+            nn_gemm_local(k, L, L, d, q, ld, q + W, ld, NN_OUT_IN, &scaled, scores, L, scratch);
+            for (int i = 0; i < L; i++) {
+                int n = causal ? i + 1 : L;
+                k->softmax_row(scores + (size_t)i * L, n);
+                for (int c = n; c < L; c++) scores[(size_t)i * L + c] = 0.0f;
+            }
+            nn_gemm_local(k, L, d, L, scores, L, q + 2 * W, ld, NN_IN_OUT, &plain, ref, d, scratch);
+            const float *o = out + (size_t)b * L * W + (size_t)h * d;
+            for (int i = 0; i < L; i++)
+                for (int c = 0; c < d; c++) differ += o[(size_t)i * W + c] != ref[(size_t)i * d + c];
+        }
+    CHECK(differ == 0, "fused attention B=%d L=%d causal=%d: %d values differ from the tile path", B, L, causal,
+          differ);
     free(scratch);
     free(scores);
     free(ref);
@@ -259,7 +266,7 @@ static void check_attention(const char *path, const nn_ctx *ctx, int B, int L, i
             }
     CHECK(bad == 0, "%s attention B=%d L=%d heads=%d d=%d causal=%d: %d bad", path, B, L, heads, d, causal, bad);
     if (nn_kernels_active() == &nn_kernels_avx512 && nn_attention_head_avx512_fits(L, d))
-        check_fused_head_identical(qkv, ld, L, W, d, causal, out);
+        check_fused_head_identical(qkv, ld, B, L, W, d, causal, out);
     free(qkv);
     free(out);
     free(scratch);

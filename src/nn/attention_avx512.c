@@ -9,7 +9,10 @@
  *
  * Every sum runs in the order the tile path uses (over the head width, then
  * over the keys, one FMA at a time), and the softmax is the same sequence
- * of operations as softmax_row, so the two paths give the same floats. */
+ * of operations as softmax_row, so the two paths give the same floats for
+ * finite inputs. (A causal group stops at its last row's keys, where the
+ * tile path also adds zero times the later V rows: an infinite V there
+ * makes its NaN, not this one's.) */
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
