@@ -32,7 +32,7 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-#include "nn/exp_avx512.h"
+#include "nn/avx512_inline.h"
 
 /* HEAD: the head width; NV_MAX: score vectors per row (80 positions);
  * R_MAX: query rows per group, as the registers allow (R_MAX x NV sums plus
@@ -50,8 +50,6 @@ typedef struct head_args {
     float *out;
     size_t ldo;
 } head_args;
-
-INLINE __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* Rows [i0, i0 + R): scores, softmax, probabilities to a->p, then the
  * product with V to the output. */
@@ -73,11 +71,11 @@ INLINE void rows_impl(const int NV, const int R, const head_args *a, int i0) {
         __m512 mx = _mm512_set1_ps(-INFINITY);
         UNROLL for (int v = 0; v < NV; v++) {
             s[r][v] = _mm512_mul_ps(s[r][v], scale);
-            mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), lane_mask(n - 16 * v), s[r][v]));
+            mx = _mm512_max_ps(mx, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - 16 * v), s[r][v]));
         }
         __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
         UNROLL for (int v = 0; v < NV; v++) {
-            __mmask16 m = lane_mask(n - 16 * v);
+            __mmask16 m = tail_mask(n - 16 * v);
             s[r][v] = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_mov_ps(m, s[r][v]), max)));
             sum = _mm512_add_ps(sum, s[r][v]);
         }

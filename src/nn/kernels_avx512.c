@@ -26,7 +26,7 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
-#include "nn/exp_avx512.h"
+#include "nn/avx512_inline.h"
 
 /* KC: a 192x32 panel block (24 KiB) and a 14x192 tile block (10.5 KiB)
  * share a 48 KiB L1 with room for the prefetched lines passing through. */
@@ -44,7 +44,6 @@ INLINE __m512 activate512(__m512 v, nn_activation act) {
     return v;
 }
 
-INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 INLINE __m512 finish(__m512 acc, const nn_epilogue *ep, const float *c, __mmask16 m, __m512 alpha, __m512 bias,
                      const float *res, const float *rs, const float *rh) {

@@ -25,9 +25,10 @@
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
+#include "nn/avx512_inline.h"
+
 enum { MR = 8 };
 
-INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 INLINE int32_t load32(const uint8_t *p) {
     int32_t v;

@@ -1,10 +1,15 @@
-/* exp for AVX-512 vectors, shared by the files compiled for AVX-512
- * (kernels_avx512.c, attention_avx512.c): include it after their target
- * pragma, as it has no target attribute of its own. */
-#ifndef CLIP_NN_EXP_AVX512_H
-#define CLIP_NN_EXP_AVX512_H
+/* Inline helpers shared by the files compiled for AVX-512
+ * (kernels_avx512.c, kernels_q_avx512.c, attention_avx512.c): include it
+ * after their target pragma, as it has no target attribute of its own. */
+#ifndef CLIP_NN_AVX512_INLINE_H
+#define CLIP_NN_AVX512_INLINE_H
 
 #include <immintrin.h>
+
+/* The first n of 16 lanes (all for n >= 16, none for n <= 0). */
+static inline __attribute__((always_inline)) __mmask16 tail_mask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
 
 /* exp(x) to about 1 ulp: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial
  * (Cephes expf), 2^n by scalef (which underflows to 0 cleanly). */
