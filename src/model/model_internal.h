@@ -152,10 +152,9 @@ clip_status text_forward(clip_model *model, const int32_t *tokens, int n, float 
 void vit_extract_patches(const float *image, int R, int P, int grid, float *rows);
 /* x [B*L, W] updated in place through every block, with `work` for the
  * activations (the caller's, so that it can come from the model's arena).
- * With out_rows (one
- * row per sequence) and no trace, only those rows of x are final: the
- * last block computes nothing else, as a tower that pools one position
- * (the class token, the end of a text) needs nothing else. */
+ * With out_rows (one row per sequence) and no trace, only those rows of x
+ * are final: a tower that pools one position (the class token, the end of
+ * a text) needs nothing else from the last block. */
 clip_status transformer_forward(const nn_ctx *ctx, const transformer *t, float *x, int B, int L,
                                 float eps, int causal, const clip_trace *trace, const char *trace_prefix,
                                 const int *out_rows, float *work);

@@ -105,12 +105,6 @@ static void compute_task(void *raw, int task, int thread) {
      * arrive at 6.5 GB/s of the 12 the same prefetch reaches alone). */
     int panel_lines = (int)((size_t)k->nr * p->K * sizeof(float) / 64);
     int calls = kblocks * (t1 - t0);
-    /* The tiles' first rows, computed once: nn_tile_start divides, and
-     * the loop below visits every tile kblocks times per panel. */
-    enum { STARTS_KEPT = 256 };
-    int starts[STARTS_KEPT + 1], kept = t1 - t0 <= STARTS_KEPT;
-    if (kept)
-        for (int t = t0; t <= t1; t++) starts[t - t0] = nn_tile_start(p->M, p->tiles, t);
     nn_tile_args a = {.ldc = p->ldc, .ep = ep};
     for (int q = q0; q < q1; q++) {
         const float *Bp = p->Bp + (size_t)q * k->nr * p->K;
@@ -127,8 +121,7 @@ static void compute_task(void *raw, int task, int thread) {
             a.K = p->K - k0 < k->kc ? p->K - k0 : k->kc;
             a.Bp = Bp + (size_t)k0 * k->nr;
             for (int t = t0; t < t1; t++, call++) {
-                int r0 = kept ? starts[t - t0] : nn_tile_start(p->M, p->tiles, t);
-                int r1 = kept ? starts[t - t0 + 1] : nn_tile_start(p->M, p->tiles, t + 1);
+                int r0 = nn_tile_start(p->M, p->tiles, t), r1 = nn_tile_start(p->M, p->tiles, t + 1);
                 float *acc = partial ? partial + (size_t)(t - t0) * k->mr_max * k->nr : NULL;
                 int first = call * share, lines = half - first < share ? half - first : share;
                 a.mr = r1 - r0;
