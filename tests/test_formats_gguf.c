@@ -180,6 +180,46 @@ static void check_clip_cpp_keys_only(void) {
     clip_model_free(model);
 }
 
+/* A vocabulary string with a NUL or a line break inside is refused with
+ * the key and entry named (fuzzing found the NUL read past a copy cut
+ * short by strndup). `key` names a string array of `path`; its entry
+ * `entry` gets `bad` in its second byte. */
+static void check_vocab_string_refused(const char *path, const char *key, uint64_t entry, char bad) {
+    size_t size;
+    uint8_t *data = read_file(path, &size);
+    if (!data) return;
+    gguf_file *g = NULL;
+    CHECK(gguf_open_memory(data, size, path, &g) == CLIP_OK, "open %s: %s", path, clip_last_error());
+    const gguf_kv *kv = g ? gguf_find(g, key) : NULL;
+    const char *s = NULL;
+    size_t len = 0;
+    CHECK(kv && gguf_arr_str(kv, entry, &s, &len) && len >= 2, "%s lacks %s entry %llu", path, key,
+          (unsigned long long)entry);
+    size_t at = s ? (size_t)((const uint8_t *)s - data) + 1 : 0;
+    gguf_close(g);
+    if (at) {
+        data[at] = (uint8_t)bad;
+        st_file *table = NULL;
+        clip_status st = tensor_file_open_memory(data, size, "<bad vocab>", &table);
+        char entry_text[32];
+        snprintf(entry_text, sizeof entry_text, "entry %llu", (unsigned long long)entry);
+        CHECK(st == CLIP_ERR_FORMAT && contains(clip_last_error(), key) && contains(clip_last_error(), entry_text),
+              "%s entry %llu with byte %d: %d %s", key, (unsigned long long)entry, bad, st, clip_last_error());
+        if (st == CLIP_OK) st_close(table);
+    }
+    free(data);
+}
+
+static void check_bad_vocab_strings(void) {
+    const char *full = convert_to("models/tiny-vit.safetensors", "tiny-vit-vocab.gguf", ST_F16, 0);
+    if (full) {
+        check_vocab_string_refused(full, GGUF_KEY_MERGES, 0, '\0');
+        check_vocab_string_refused(full, GGUF_KEY_MERGES, 7, '\n');
+    }
+    const char *tokens_only = convert_to("models/tiny-vit.safetensors", "tiny-vit-tokens.gguf", ST_F16, 1);
+    if (tokens_only) check_vocab_string_refused(tokens_only, "tokenizer.ggml.tokens", 600, '\0');
+}
+
 static void check_merge_recovery(void) {
     clip_tokenizer *tok = NULL;
     if (clip_tokenizer_load(fixture_path("vocab/bpe_simple_vocab_16e6.txt.gz"), &tok) != CLIP_OK) {
@@ -376,6 +416,7 @@ int main(void) {
     check_merge_recovery();
     check_read_back();
     check_clip_cpp_keys_only();
+    check_bad_vocab_strings();
     check_malformed();
     check_resnet_refused();
     return test_finish("test_formats_gguf");

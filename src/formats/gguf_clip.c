@@ -39,35 +39,43 @@ static int get_count(const gguf_file *g, const char *key, int *out) {
     return 1;
 }
 
-static clip_status add_vocab(const gguf_file *g, st_file *dst) {
+/* Copies a GGUF string array. An entry holding a NUL or a line break is
+ * refused: the merges become one line each of a text file, and a NUL would
+ * make a C string shorter than its recorded length. */
+static clip_status copy_strings(const gguf_kv *kv, const char *label, char ***strings, size_t **lens, size_t *n) {
+    *strings = calloc(kv->n + 1, sizeof **strings);
+    *lens = calloc(kv->n + 1, sizeof **lens);
+    if (!*strings || !*lens) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
+    for (uint64_t i = 0; i < kv->n; i++) {
+        const char *s;
+        size_t len;
+        if (!gguf_arr_str(kv, i, &s, &len))
+            return clip_fail(CLIP_ERR_FORMAT, "%s: %s entry %llu is unreadable", label, kv->key, (unsigned long long)i);
+        if (memchr(s, '\0', len) || memchr(s, '\n', len) || memchr(s, '\r', len))
+            return clip_fail(CLIP_ERR_FORMAT, "%s: %s entry %llu holds a NUL or line-break byte", label, kv->key,
+                             (unsigned long long)i);
+        char *copy = malloc(len + 1);
+        if (!copy) return clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+        (*strings)[i] = copy;
+        (*lens)[i] = len;
+        *n = (size_t)i + 1;
+    }
+    return CLIP_OK;
+}
+
+static int is_string_array(const gguf_kv *kv) { return kv && kv->type == GGUF_ARRAY && kv->elem_type == GGUF_STRING; }
+
+static clip_status add_vocab(const gguf_file *g, const char *label, st_file *dst) {
     const gguf_kv *tokens = gguf_find(g, "tokenizer.ggml.tokens");
     const gguf_kv *merges = gguf_find(g, GGUF_KEY_MERGES);
     vocab_strings v = {0};
     clip_status st = CLIP_OK;
-    if (merges && merges->type == GGUF_ARRAY && merges->elem_type == GGUF_STRING) {
-        v.merges = calloc(merges->n + 1, sizeof *v.merges);
-        v.merge_lens = calloc(merges->n + 1, sizeof *v.merge_lens);
-        if (!v.merges || !v.merge_lens) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
-        for (uint64_t i = 0; st == CLIP_OK && i < merges->n; i++) {
-            const char *s;
-            size_t len;
-            gguf_arr_str(merges, i, &s, &len);
-            if (!(v.merges[i] = strndup(s, len))) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
-            v.merge_lens[i] = len;
-            v.n_merges = (size_t)i + 1;
-        }
-    } else if (tokens && tokens->type == GGUF_ARRAY && tokens->elem_type == GGUF_STRING) {
-        v.tokens = calloc(tokens->n + 1, sizeof *v.tokens);
-        v.token_lens = calloc(tokens->n + 1, sizeof *v.token_lens);
-        if (!v.tokens || !v.token_lens) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
-        for (uint64_t i = 0; st == CLIP_OK && i < tokens->n; i++) {
-            const char *s;
-            size_t len;
-            gguf_arr_str(tokens, i, &s, &len);
-            if (!(v.tokens[i] = strndup(s, len))) st = clip_fail(CLIP_ERR_NO_MEMORY, "out of memory");
-            v.token_lens[i] = len;
-            v.n_tokens = (size_t)i + 1;
-        }
+    if (is_string_array(merges)) {
+        st = copy_strings(merges, label, &v.merges, &v.merge_lens, &v.n_merges);
+    } else if (is_string_array(tokens)) {
+        st = copy_strings(tokens, label, &v.tokens, &v.token_lens, &v.n_tokens);
         if (st == CLIP_OK && vocab_merges_from_tokens(&v) != CLIP_OK) {
             /* The model still loads; the vocabulary search takes over. */
             vocab_strings_free(&v);
@@ -147,7 +155,7 @@ clip_status gguf_clip_open_memory(const void *data, size_t size, const char *lab
     if (st == CLIP_OK) st = st_table_finish(raw);
     if (st == CLIP_OK) st = layout_to_openai(raw, LAYOUT_GGUF, text_layers, vision_layers, table);
     if (st == CLIP_OK) st = add_logit_scale(g, table);
-    if (st == CLIP_OK) st = add_vocab(g, table);
+    if (st == CLIP_OK) st = add_vocab(g, label, table);
     if (st == CLIP_OK) st = add_metadata(g, table);
     if (st == CLIP_OK) st = st_table_finish(table);
     gguf_close(g);
