@@ -77,6 +77,16 @@ static void expect_error(const char *label, const char *path, clip_status want, 
     clip_model_free(m);
 }
 
+/* A safetensors file of `header` and four zero data bytes. */
+static void write_header_only(const char *path, const char *header) {
+    FILE *fp = fopen(path, "wb");
+    uint64_t len = strlen(header);
+    fwrite(&len, 8, 1, fp);
+    fwrite(header, 1, len, fp);
+    fwrite("\0\0\0\0", 1, 4, fp);
+    fclose(fp);
+}
+
 static void truncated_file(void) {
     FILE *in = fopen(fixture_path("models/tiny-vit.safetensors"), "rb");
     const char *path = scratch("truncated.safetensors");
@@ -235,14 +245,14 @@ int main(void) {
 
     /* An unknown dtype in an otherwise valid header. */
     path = scratch("dtype.safetensors");
-    const char header[] = "{\"token_embedding.weight\":{\"dtype\":\"Q3\",\"shape\":[1],\"data_offsets\":[0,4]}}";
-    FILE *fp = fopen(path, "wb");
-    uint64_t len = sizeof header - 1;
-    fwrite(&len, 8, 1, fp);
-    fwrite(header, 1, len, fp);
-    fwrite("\0\0\0\0", 1, 4, fp);
-    fclose(fp);
+    write_header_only(path, "{\"token_embedding.weight\":{\"dtype\":\"Q3\",\"shape\":[1],\"data_offsets\":[0,4]}}");
     expect_error("unknown dtype", path, CLIP_ERR_DTYPE, "Q3", "token_embedding.weight");
+    /* JSON keeps both copies of a repeated key; the second metadata object
+     * once replaced the first and leaked it (fuzz_safetensors). */
+    path = scratch("metadata_twice.safetensors");
+    write_header_only(path, "{\"__metadata__\":{\"a\":\"1\"},\"__metadata__\":{\"b\":\"2\"},"
+                            "\"token_embedding.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+    expect_error("metadata twice", path, CLIP_ERR_FORMAT, "__metadata__", "twice");
     expect_error("no such file", scratch("absent.safetensors"), CLIP_ERR_IO, "absent.safetensors", NULL);
     expect_error("not a model", fixture_path("expected/tiny-vit.safetensors"), CLIP_ERR_MISSING_TENSOR,
                  "not a CLIP checkpoint", NULL);

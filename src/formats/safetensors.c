@@ -152,6 +152,7 @@ static clip_status parse_tensor(st_file *f, const cJSON *entry, st_tensor *t,
 static clip_status parse_metadata(st_file *f, const cJSON *meta) {
     if (!cJSON_IsObject(meta))
         return clip_fail(CLIP_ERR_FORMAT, "%s: __metadata__ is not an object", f->path);
+    if (f->meta_keys) return clip_fail(CLIP_ERR_FORMAT, "%s: __metadata__ appears twice", f->path);
     int n = cJSON_GetArraySize(meta);
     f->meta_keys = calloc((size_t)n + 1, sizeof(char *));
     f->meta_values = calloc((size_t)n + 1, sizeof(char *));
